@@ -1,0 +1,38 @@
+"""Celery's settings for PACER, derived from the environment (see pacer_celery.settings).
+
+Every choice here serves the no-loss rule or the dashboard; see architecture.md.
+"""
+
+from pacer_celery import topology
+from pacer_celery.settings import get_settings
+
+_settings = get_settings()
+
+broker_url = _settings.broker()
+# Publisher confirms: apply_async returns only once RabbitMQ has the task message.
+broker_transport_options = {"confirm_publish": True}
+broker_connection_retry_on_startup = True
+result_backend = _settings.result_backend.get_secret_value()
+result_expires = 7 * 24 * 3600
+result_extended = True
+
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+
+task_default_queue = topology.TASK_QUEUE
+task_queues = (topology.task_queue(),)
+task_create_missing_queues = False
+
+# A task message is acked only when its task has finished: a worker dying mid-step leaves
+# it unacked and RabbitMQ hands it to another worker. Tasks are idempotent for this.
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = _settings.worker_prefetch_multiplier
+
+# The dashboard: Flower sees every task from sent to done.
+worker_send_task_events = True
+task_send_sent_event = True
+task_track_started = True
+
+worker_hijack_root_logger = False

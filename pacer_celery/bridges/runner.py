@@ -1,0 +1,127 @@
+"""Runs bridges: consume, dispatch the chain, and only then ack.
+
+Per message, exactly one of three things happens:
+- the chain's first task is confirmed by the broker → the input is acked;
+- the message is invalid → it is confirmed in ``pacer.dlq`` → the input is acked;
+- a publish fails → the input is not acked: it is requeued after a pause and comes back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from functools import partial
+
+from kombu import Connection, Consumer, Producer
+from kombu.message import Message
+from kombu.mixins import ConsumerMixin
+
+from pacer_celery import deadletters, topology
+from pacer_celery.bridges.base import PacerBridge
+from pacer_celery.envelope import Envelope
+from pacer_celery.errors import InvalidMessage
+from pacer_celery.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+MAX_PAUSE_SECONDS = 10.0
+
+
+class BridgeRunner(ConsumerMixin):
+    def __init__(self, connection: Connection, bridges: list[PacerBridge], settings: Settings) -> None:
+        self.connection = connection
+        self.bridges = bridges
+        self.settings = settings
+        self.failed_publishes = 0
+        #: Set once consumers are up, for whoever waits on this runner (tests, the demo).
+        self.ready = threading.Event()
+        self._producer: Producer | None = None
+
+    def input_queue(self, bridge: PacerBridge):
+        key = self.settings.routing_key_for(bridge.dashboard_message_type) or bridge.routing_key
+        if not key:
+            raise TypeError(f"{type(bridge).__name__} has no routing key")
+        return topology.input_queue(self.settings, bridge.queue, key)
+
+    def get_consumers(self, consumer_class: type[Consumer], channel) -> list[Consumer]:
+        return [
+            consumer_class(
+                queues=[self.input_queue(bridge)],
+                on_message=partial(self.on_message, bridge),
+                prefetch_count=self.settings.bridge_prefetch,
+            )
+            for bridge in self.bridges
+        ]
+
+    def on_consume_ready(self, connection, channel, consumers, **kwargs) -> None:
+        # The mixin consumes on a clone of self.connection; dead letters go out on it too.
+        self._producer = Producer(connection.default_channel)
+        names = ", ".join(q.name for c in consumers for q in c.queues)
+        logger.info("bridges consuming from %s", names)
+        self.ready.set()
+
+    def on_message(self, bridge: PacerBridge, message: Message) -> None:
+        envelope = None
+        try:
+            envelope = Envelope.receive(
+                message_type=bridge.dashboard_message_type,
+                routing_key=message.delivery_info.get("routing_key", ""),
+                body=message.body,
+                content_type=message.properties.get("content_type"),
+                headers=message.headers,
+                message_id=message.properties.get("message_id"),
+                max_bytes=self.settings.max_message_bytes,
+            )
+            flow = bridge.build_chain(envelope)
+        except InvalidMessage as exc:
+            self.dead_letter(bridge, message, envelope, str(exc))
+            return
+        try:
+            flow.apply_async()
+        except Exception as exc:  # noqa: BLE001 - whatever the cause, the input stays safe
+            self.give_back(message, envelope.message_id, f"dispatch failed: {exc}")
+            return
+        message.ack()
+        self.failed_publishes = 0
+        logger.info(
+            "message %s (%s) dispatched: %d steps",
+            envelope.message_id, bridge.dashboard_message_type, len(flow.tasks),
+        )
+
+    def dead_letter(
+        self, bridge: PacerBridge, message: Message, envelope: Envelope | None, reason: str
+    ) -> None:
+        letter = deadletters.DeadLetter(
+            message_id=envelope.message_id if envelope else message.properties.get("message_id") or "",
+            message_type=bridge.dashboard_message_type,
+            routing_key=message.delivery_info.get("routing_key", ""),
+            body=message.body,
+            content_type=message.properties.get("content_type"),
+            headers=dict(message.headers or {}),
+            reason=reason,
+            errors=(deadletters.StepError("validate", reason),),
+        )
+        try:
+            deadletters.publish(self._producer, letter)
+        except Exception as exc:  # noqa: BLE001
+            self.give_back(message, letter.message_id, f"dead-letter publish failed: {exc}")
+            return
+        message.ack()
+        logger.warning(
+            "message %s (%s) rejected as invalid, dead letter %s: %s",
+            letter.message_id or "-", bridge.dashboard_message_type, letter.id, reason,
+        )
+
+    def give_back(self, message: Message, message_id: str, why: str) -> None:
+        """Requeue after a pause that grows while the broker keeps refusing."""
+        self.failed_publishes += 1
+        pause = min(MAX_PAUSE_SECONDS, 0.5 * 2 ** (self.failed_publishes - 1))
+        logger.error("message %s: %s; returning it to the queue in %.1fs", message_id, why, pause)
+        time.sleep(pause)
+        message.requeue()
+
+
+def connect(settings: Settings) -> Connection:
+    """A broker connection with publisher confirms, as every PACER publisher needs."""
+    return Connection(settings.broker(), transport_options={"confirm_publish": True})

@@ -1,0 +1,129 @@
+"""All of PACER's configuration, read once from the environment (and a ``.env`` file).
+
+The original PACER's variable names are kept (``PACER_RMQ_HOST``, ...). Secrets are
+``SecretStr`` so they print as ``**********`` wherever settings are shown or logged.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pacer_celery.errors import ConfigurationError
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Name = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._:/-]+$")]
+
+
+def _icat(name: str) -> AliasChoices:
+    """ICAT variables are shared with python-icat tooling and carry no PACER_ prefix."""
+    return AliasChoices(name, f"PACER_{name}")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PACER_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # RabbitMQ
+    rmq_host: str = "127.0.0.1"
+    rmq_port: Port = 5672
+    rmq_username: str = "guest"
+    rmq_password: SecretStr = SecretStr("guest")
+    rmq_virtual_host: str = "/"
+    rmq_use_tls: bool = False
+    rmq_exchange: Name = "pacer"
+    rmq_users_routing_key: Name = "uos.users"
+    rmq_proposals_routing_key: Name = "uos.proposals"
+    rmq_datasets_routing_key: Name = "daq.datasets"
+    rmq_datafiles_routing_key: Name = "daq.datafiles"
+    #: A URL that overrides the RMQ_* parts, e.g. ``memory://`` for the demo.
+    broker_url: SecretStr | None = None
+
+    # Celery
+    result_backend: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    worker_prefetch_multiplier: int = Field(default=1, ge=1, le=1000)
+    bridge_prefetch: int = Field(default=100, ge=1, le=10000)
+
+    # Message handling
+    max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_retries: int = Field(default=8, ge=0, le=100)
+    retry_backoff_seconds: float = Field(default=2.0, gt=0)
+    retry_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    missing_investigation_timeout: float = Field(default=600.0, ge=0)
+    strict_parameters: bool = True
+    #: Disables publishing from the producer explicitly (the original's TESTING_MODE).
+    producer_disabled: bool = False
+
+    # ICAT
+    icat_server_url: str | None = Field(default=None, validation_alias=_icat("ICAT_SERVER_URL"))
+    icat_auth_plugin: str = Field(default="db", validation_alias=_icat("ICAT_AUTH_PLUGIN"))
+    icat_auth_username: str | None = Field(
+        default=None, validation_alias=_icat("ICAT_AUTH_USERNAME")
+    )
+    icat_auth_password: SecretStr | None = Field(
+        default=None, validation_alias=_icat("ICAT_AUTH_PASSWORD")
+    )
+    icat_check_cert: bool = Field(default=True, validation_alias=_icat("ICAT_CHECK_CERT"))
+    icat_facility: str | None = None
+    icat_user_prefix: Name = "uos"
+    icat_chunk_size: int = Field(default=500, ge=1, le=10000)
+    icat_reference_ttl_seconds: float = Field(default=300.0, ge=0)
+
+    @field_validator("rmq_virtual_host")
+    @classmethod
+    def _vhost_not_empty(cls, value: str) -> str:
+        if not value:
+            raise ValueError("must not be empty (use '/' for the default virtual host)")
+        return value
+
+    def routing_key_for(self, message_type: str) -> str | None:
+        """The configured routing key of a message type of messages.md, if it is one."""
+        return {
+            "user-update": self.rmq_users_routing_key,
+            "proposal-update": self.rmq_proposals_routing_key,
+            "dataset-ingestion": self.rmq_datasets_routing_key,
+            "datafile-ingestion": self.rmq_datafiles_routing_key,
+        }.get(message_type)
+
+    def broker(self) -> str:
+        """The broker URL, secrets included: pass it to kombu/Celery, never to a log."""
+        if self.broker_url is not None:
+            return self.broker_url.get_secret_value()
+        from urllib.parse import quote
+
+        scheme = "amqps" if self.rmq_use_tls else "amqp"
+        user = quote(self.rmq_username, safe="")
+        password = quote(self.rmq_password.get_secret_value(), safe="")
+        vhost = quote(self.rmq_virtual_host, safe="")
+        return f"{scheme}://{user}:{password}@{self.rmq_host}:{self.rmq_port}/{vhost}"
+
+    def redacted(self) -> dict[str, object]:
+        """Settings as shown to people: secrets masked, URLs without passwords."""
+        return self.model_dump(mode="json")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings; a bad value stops the program with a readable message."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_env_name(err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from None
+
+
+def _env_name(loc: tuple) -> str:
+    field = str(loc[0]) if loc else "?"
+    if field.upper().startswith(("ICAT_", "PACER_")):
+        return field.upper()
+    return f"PACER_{field.upper()}"
