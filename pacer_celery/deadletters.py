@@ -25,6 +25,12 @@ PREFIX = "x-pacer-"
 MAX_ERROR_CHARS = 4000
 
 
+def raw_body(message: Message) -> bytes:
+    """The body as sent: py-amqp hands a str when the sender set a content_encoding."""
+    body = message.body
+    return body if isinstance(body, bytes) else body.encode(message.content_encoding or "utf-8")
+
+
 @dataclass(frozen=True)
 class StepError:
     step: str
@@ -85,7 +91,7 @@ class DeadLetter:
             message_id=str(pacer.get("message-id") or message.properties.get("message_id") or ""),
             message_type=str(pacer.get("message-type", "")),
             routing_key=str(pacer.get("routing-key", "")),
-            body=message.body if isinstance(message.body, bytes) else str(message.body).encode(),
+            body=raw_body(message),
             content_type=message.properties.get("content_type") or None,
             headers=original,
             reason=str(pacer.get("reason", "")),

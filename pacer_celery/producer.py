@@ -81,9 +81,9 @@ class PacerProducer:
         return message_id
 
     def _send(self, body: bytes, routing_key: str, content_type: str, headers: dict, message_id: str) -> None:
-        producer = self._ensure_producer()
         self._returned.clear()
         try:
+            producer = self._ensure_producer()
             publish = self._connection.ensure(producer, producer.publish, max_retries=3)
             publish(
                 body,
@@ -97,6 +97,7 @@ class PacerProducer:
                 message_id=message_id,
             )
         except Exception as exc:
+            self.close()  # a broken connection is not reused; the next publish reconnects
             raise PublishError(f"message {message_id} not published: {exc}") from exc
         # RabbitMQ sends basic.return before the confirm, so it has arrived by now.
         if self._returned:
@@ -108,7 +109,9 @@ class PacerProducer:
     def _ensure_producer(self) -> Producer:
         if self._producer is None:
             self._connection = Connection(
-                self.settings.broker(), transport_options={"confirm_publish": True}
+                self.settings.broker(),
+                transport_options={"confirm_publish": True},
+                connect_timeout=10,
             )
             self._producer = Producer(
                 self._connection, exchange=topology.exchange(self.settings), on_return=self._on_return

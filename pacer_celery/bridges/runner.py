@@ -20,6 +20,7 @@ from kombu.mixins import ConsumerMixin
 from pacer_celery import deadletters, topology
 from pacer_celery.bridges.base import PacerBridge
 from pacer_celery.envelope import Envelope
+from pacer_celery.deadletters import raw_body
 from pacer_celery.errors import InvalidMessage
 from pacer_celery.settings import Settings
 
@@ -67,7 +68,7 @@ class BridgeRunner(ConsumerMixin):
             envelope = Envelope.receive(
                 message_type=bridge.dashboard_message_type,
                 routing_key=message.delivery_info.get("routing_key", ""),
-                body=message.body,
+                body=raw_body(message),
                 content_type=message.properties.get("content_type"),
                 headers=message.headers,
                 message_id=message.properties.get("message_id"),
@@ -76,6 +77,10 @@ class BridgeRunner(ConsumerMixin):
             flow = bridge.build_chain(envelope)
         except InvalidMessage as exc:
             self.dead_letter(bridge, message, envelope, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug here must not stop the bridge
+            logger.exception("bridge %s failed on a message", type(bridge).__name__)
+            self.dead_letter(bridge, message, envelope, f"bridge error: {type(exc).__name__}: {exc}")
             return
         try:
             flow.apply_async()
@@ -96,7 +101,7 @@ class BridgeRunner(ConsumerMixin):
             message_id=envelope.message_id if envelope else message.properties.get("message_id") or "",
             message_type=bridge.dashboard_message_type,
             routing_key=message.delivery_info.get("routing_key", ""),
-            body=message.body,
+            body=raw_body(message),
             content_type=message.properties.get("content_type"),
             headers=dict(message.headers or {}),
             reason=reason,

@@ -26,7 +26,8 @@ def store() -> redis.Redis:
 class ProbeMessage(PacerModel):
     run: Text
     item: Text
-    #: step name → "permanent", "transient" (always), "flaky" (fails once), "hang-once"
+    #: step name → "permanent", "transient" (always), "flaky" (fails once), "hang-once",
+    #: "until-fixed" (permanent while the Redis key "<run>:broken" exists)
     faults: dict[str, str] = {}
     xml_root = "probe"
 
@@ -41,12 +42,12 @@ def _act(message: ProbeMessage, name: str) -> dict:
     attempt = db.incr(f"{key}:attempts:{name}")
     db.rpush(f"{key}:executions", name)
     fault = message.faults.get(name)
-    if fault == "permanent":
+    if fault == "permanent" or (fault == "until-fixed" and db.exists(f"{message.run}:broken")):
         raise PermanentError(f"{name} refused {message.item}")
     if fault == "transient" or (fault == "flaky" and attempt == 1):
         raise TransientError(f"{name}: service unavailable")
     if fault == "hang-once" and attempt == 1:
-        db.set(f"{key}:hanging", name)
+        db.set(f"{key}:hanging", os.getpid())
         time.sleep(120)
     db.sadd(f"{key}:effects", name)
     return {"step": name, "attempt": attempt}

@@ -1,0 +1,34 @@
+"""Comparing what ICAT holds with what a message wants, so that steps write only what
+differs: applying a message twice leaves ICAT (modTime included) as applying it once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from icat.entity import Entity
+
+
+def same(current: Any, wanted: Any) -> bool:
+    """Whether ICAT's value equals the wanted one as ICAT would store it."""
+    if isinstance(wanted, Entity):
+        return current is not None and current.id == wanted.id
+    if isinstance(wanted, datetime) and isinstance(current, datetime):
+        # ICAT keeps milliseconds; a message may carry microseconds.
+        return abs((current - wanted).total_seconds()) < 0.001
+    if isinstance(wanted, bool):
+        # ICAT may return an unset boolean as null: the same as false.
+        return bool(current) == wanted
+    if isinstance(wanted, float) and isinstance(current, (int, float)):
+        return float(current) == wanted
+    return current == wanted
+
+
+def update_changed(obj: Entity, wanted: dict[str, Any]) -> list[str]:
+    """Set the attributes that differ and update the object if any did; their names."""
+    changed = sorted(attr for attr, value in wanted.items() if not same(getattr(obj, attr), value))
+    for attr in changed:
+        setattr(obj, attr, wanted[attr])
+    if changed:
+        obj.update()
+    return changed

@@ -1,0 +1,91 @@
+"""The reference-data file of ``pacer icat init-reference`` (format in messages.md)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, NonNegativeInt, model_validator
+
+from pacer_celery.models.base import Text
+from pacer_celery.models.fields import LongText, OptionalText
+
+Applicable = Literal["investigation", "dataset", "datafile", "sample", "data_collection"]
+
+
+class _Entry(BaseModel):
+    # A typo in a reference file must not pass silently: unknown keys are errors.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+class FacilityEntry(_Entry):
+    name: Text
+    full_name: OptionalText = None
+    description: LongText = None
+    url: OptionalText = None
+    days_until_release: NonNegativeInt | None = None
+
+
+class InstrumentEntry(_Entry):
+    name: Text
+    full_name: OptionalText = None
+    description: LongText = None
+    type: OptionalText = None
+    url: OptionalText = None
+
+
+class TypeEntry(_Entry):
+    """An investigation or dataset type."""
+
+    name: Text
+    description: OptionalText = None
+
+
+class DatafileFormatEntry(_Entry):
+    name: Text
+    version: Text
+    type: OptionalText = None
+    description: OptionalText = None
+
+
+class ParameterTypeEntry(_Entry):
+    name: Text
+    units: Text
+    value_type: Literal["NUMERIC", "STRING", "DATE_AND_TIME"]
+    units_full_name: OptionalText = None
+    description: OptionalText = None
+    applicable_to: list[Applicable] = []
+    enforced: bool = False
+    minimum_numeric_value: float | None = None
+    maximum_numeric_value: float | None = None
+
+
+class SampleTypeEntry(_Entry):
+    name: Text
+    molecular_formula: Text
+    safety_information: LongText = None
+
+
+class ReferenceData(_Entry):
+    facility: FacilityEntry
+    instruments: list[InstrumentEntry] = []
+    investigation_types: list[TypeEntry] = []
+    dataset_types: list[TypeEntry] = []
+    datafile_formats: list[DatafileFormatEntry] = []
+    parameter_types: list[ParameterTypeEntry] = []
+    sample_types: list[SampleTypeEntry] = []
+
+    @model_validator(mode="after")
+    def _unique(self) -> ReferenceData:
+        sections = {
+            "instruments": [(e.name,) for e in self.instruments],
+            "investigation_types": [(e.name,) for e in self.investigation_types],
+            "dataset_types": [(e.name,) for e in self.dataset_types],
+            "datafile_formats": [(e.name, e.version) for e in self.datafile_formats],
+            "parameter_types": [(e.name, e.units) for e in self.parameter_types],
+            "sample_types": [(e.name, e.molecular_formula) for e in self.sample_types],
+        }
+        for section, keys in sections.items():
+            twice = sorted({"/".join(k) for k in keys if keys.count(k) > 1})
+            if twice:
+                raise ValueError(f"{section}: {', '.join(twice)} listed more than once")
+        return self
