@@ -103,10 +103,14 @@ def _connection():
 
 
 def _bridge(args: argparse.Namespace) -> int:
+    import importlib
+
     from pacer_celery.bridges import REGISTRY
     from pacer_celery.bridges.runner import BridgeRunner
 
     settings = get_settings()
+    for module in filter(None, (m.strip() for m in settings.bridge_modules.split(","))):
+        importlib.import_module(module)
     wanted = args.only.split(",") if args.only else list(REGISTRY)
     unknown = [t for t in wanted if t not in REGISTRY]
     if unknown or not wanted:

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     result_backend: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     worker_prefetch_multiplier: int = Field(default=1, ge=1, le=1000)
     bridge_prefetch: int = Field(default=100, ge=1, le=10000)
+    #: Comma-separated modules that register a facility's own bridges when imported.
+    bridge_modules: str = ""
 
     # Message handling
     max_message_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)

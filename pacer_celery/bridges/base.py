@@ -113,8 +113,9 @@ class PacerBridge:
                 "params": dict(link.kwargs),
             }))
         links.append(self._link(finish_message.name, dashboard, hidden))
-        first = links[0]
-        links[0] = first.clone(args=(new_report(envelope.message_id),))
+        # The bridge never waits for results: without ignore_result, Celery's Redis backend
+        # would subscribe the bridge to a result channel per message, and never let go.
+        links[0] = links[0].clone(args=(new_report(envelope.message_id),), ignore_result=True)
         return chain(*links)
 
     def _identifiers(self, message: PacerModel) -> dict[str, Any]:

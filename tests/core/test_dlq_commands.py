@@ -6,19 +6,12 @@ import json
 
 import pytest
 
-from pacer_celery.bridges import REGISTRY
 from pacer_celery.cli import main
 from tests.core.conftest import letters_of_run, records, send, wait_for
 from tests.support import probe
 
-
-@pytest.fixture(autouse=True)
-def probe_registered():
-    """Replay re-validates with the registered bridge of the letter's message type."""
-    REGISTRY["probe"] = probe.ProbeBridge
-    yield
-    REGISTRY.pop("probe", None)
-
+# Replay re-validates with the registered bridge of the letter's message type: importing
+# tests.support.probe registered the probe bridges.
 
 @pytest.fixture
 def dead_letter(bridges, broker, run):

@@ -11,7 +11,7 @@ import time
 
 import redis
 
-from pacer_celery.bridges import PacerBridge, callback, callback_order
+from pacer_celery.bridges import PacerBridge, callback, callback_order, register
 from pacer_celery.errors import PermanentError, TransientError
 from pacer_celery.models import PacerModel, Text
 from pacer_celery.steps import step
@@ -68,6 +68,7 @@ def third(message: ProbeMessage, label: str = "third") -> dict:
     return _act(message, label)
 
 
+@register
 class ProbeBridge(PacerBridge):
     dashboard_message_type = "probe"
     queue = "pacer.probe"
@@ -91,6 +92,7 @@ class ProbeBridge(PacerBridge):
         return third.s(label="third")
 
 
+@register
 class CollectingProbeBridge(ProbeBridge):
     """Same steps, but every step runs even when an earlier one failed."""
 
