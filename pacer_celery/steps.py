@@ -54,7 +54,9 @@ class Step:
 
         run.__module__, run.__qualname__ = func.__module__, func.__qualname__
         # typing=False: a link gets its report from the previous link only when it runs.
-        self.task: Task = app.task(bind=True, name=f"pacer.{name}", typing=False)(run)
+        # max_retries=None: _retry_delay decides when to give up (Celery's default of 3
+        # would otherwise raise the error from task.retry, bypassing the dead letter).
+        self.task: Task = app.task(bind=True, name=f"pacer.{name}", typing=False, max_retries=None)(run)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*args, **kwargs)

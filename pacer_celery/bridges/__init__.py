@@ -16,3 +16,10 @@ def register(bridge: type[PacerBridge]) -> type[PacerBridge]:
 
 
 __all__ = ["REGISTRY", "PacerBridge", "callback", "callback_order", "register"]
+
+
+# The message types of messages.md (imported here, after REGISTRY exists, as they register).
+from pacer_celery.bridges import datafiles, datasets, proposals, users  # noqa: E402
+
+for _bridge in (users.UsersBridge, proposals.ProposalsBridge, datasets.DatasetsBridge, datafiles.DatafilesBridge):
+    register(_bridge)

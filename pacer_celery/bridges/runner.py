@@ -18,6 +18,7 @@ from kombu.message import Message
 from kombu.mixins import ConsumerMixin
 
 from pacer_celery import deadletters, topology
+from pacer_celery.app import app
 from pacer_celery.bridges.base import PacerBridge
 from pacer_celery.envelope import Envelope
 from pacer_celery.deadletters import raw_body
@@ -38,6 +39,7 @@ class BridgeRunner(ConsumerMixin):
         #: Set once consumers are up, for whoever waits on this runner (tests, the demo).
         self.ready = threading.Event()
         self._producer: Producer | None = None
+        self.events = DashboardEvents(settings)
 
     def input_queue(self, bridge: PacerBridge):
         key = self.settings.routing_key_for(bridge.dashboard_message_type) or bridge.routing_key
@@ -62,6 +64,12 @@ class BridgeRunner(ConsumerMixin):
         logger.info("bridges consuming from %s", names)
         self.ready.set()
 
+    def run(self, _tokens: int = 1, **kwargs) -> None:
+        try:
+            super().run(_tokens, **kwargs)
+        finally:
+            self.events.close()
+
     def on_message(self, bridge: PacerBridge, message: Message) -> None:
         envelope = None
         try:
@@ -83,7 +91,7 @@ class BridgeRunner(ConsumerMixin):
             self.dead_letter(bridge, message, envelope, f"bridge error: {type(exc).__name__}: {exc}")
             return
         try:
-            flow.apply_async()
+            flow.apply_async(event_dispatcher=self.events)
         except Exception as exc:  # noqa: BLE001 - whatever the cause, the input stays safe
             self.give_back(message, envelope.message_id, f"dispatch failed: {exc}")
             return
@@ -125,6 +133,28 @@ class BridgeRunner(ConsumerMixin):
         logger.error("message %s: %s; returning it to the queue in %.1fs", message_id, why, pause)
         time.sleep(pause)
         message.requeue()
+
+
+class DashboardEvents:
+    """Sends the dashboard's task-sent events on a connection without publisher confirms.
+
+    Celery would publish them on the task's confirmed channel; an event only feeds Flower,
+    and waiting for its confirm would cost the bridge a second round trip per message.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.connection = Connection(settings.broker())
+        self.dispatcher = app.events.Dispatcher(self.connection, enabled=True)
+
+    def publish(self, type: str, fields: dict, producer: Producer, **kwargs) -> None:
+        try:
+            self.dispatcher.publish(type, fields, self.dispatcher.producer)
+        except Exception as exc:  # noqa: BLE001 - a lost event never holds up a message
+            logger.warning("dashboard event %s not sent: %s", type, exc)
+
+    def close(self) -> None:
+        self.dispatcher.close()
+        self.connection.release()
 
 
 def connect(settings: Settings) -> Connection:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import icat
 from icat.entity import Entity
 
 
@@ -25,10 +26,23 @@ def same(current: Any, wanted: Any) -> bool:
 
 
 def update_changed(obj: Entity, wanted: dict[str, Any]) -> list[str]:
-    """Set the attributes that differ and update the object if any did; their names."""
+    """Set the attributes that differ and update the object if any did; their names.
+
+    ``obj`` must have been fetched with its ONE relations (``includes="1"``): ICAT's
+    update sets every relation the bean does not carry to null.
+    """
     changed = sorted(attr for attr, value in wanted.items() if not same(getattr(obj, attr), value))
     for attr in changed:
         setattr(obj, attr, wanted[attr])
     if changed:
         obj.update()
     return changed
+
+
+def reference_to(client: icat.Client, obj: Entity) -> Entity:
+    """An id-only bean standing for ``obj`` in a relation of a new or updated object.
+
+    ICAT reads only the id of a related bean; sending the whole object (with what it
+    includes) for each of thousands of datafiles would only cost marshalling time.
+    """
+    return client.new(obj.BeanName, id=obj.id)

@@ -9,7 +9,7 @@ flows writes a WHERE clause.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import icat
 from icat.query import Query
@@ -50,7 +50,7 @@ def query(
     entity: str,
     *,
     where: Mapping[str, Value | Collection[str | int]] | None = None,
-    includes: Iterable[str] | None = None,
+    includes: Iterable[str] | Literal["1"] | None = None,
     attribute: str | None = None,
     aggregate: str | None = None,
     order: Sequence[str] | bool = False,
@@ -64,7 +64,8 @@ def query(
         attributes=attribute,
         aggregate=aggregate,
         conditions=conditions,
-        includes=list(includes) if includes else None,
+        # "1": every ONE relation (ICAT's INCLUDE 1), as an object to be updated needs.
+        includes="1" if includes == "1" else list(includes or ()),
         order=list(order) if isinstance(order, Sequence) else order,
         limit=limit,
     )

@@ -62,6 +62,18 @@ def discard(stale: icat.Client | None = None) -> None:
             _client = None
 
 
+def close() -> None:
+    """Log out and forget the client (a process that stops; tests that stop their ICAT)."""
+    global _client
+    with _lock:
+        if _client is not None and _pid == os.getpid():
+            try:
+                _client.logout()
+            except (icat_exc.ServerError, OSError) as exc:
+                logger.info("ICAT logout failed (%s); the session will expire by itself", exc)
+        _client = None
+
+
 def _refresh(current: icat.Client) -> None:
     try:
         # Cheap when the session has time left; refreshes it when it is near its end.

@@ -127,5 +127,3 @@ class DatasetMessage(PacerModel):
         return converted
 
 
-#: What a step needs to find a dataset: both message types have these fields.
-DatasetRef = DatasetMessage | DatafileMessage

@@ -122,7 +122,7 @@ def find_investigation(client: icat.Client, message: ProposalMessage) -> Any | N
         client,
         "Investigation",
         where={"facility.id": facility.id, "name": message.proposal, "visitId": message.visit},
-        includes=["type"],
+        includes="1",
     )
 
 

@@ -120,7 +120,7 @@ def _sync(
     result = SectionResult(section)
     existing = {
         tuple(getattr(obj, k) for k in key): obj
-        for obj in search_all(client, entity, where={"facility.id": facility.id})
+        for obj in search_all(client, entity, where={"facility.id": facility.id}, includes="1")
     }
     new = []
     for attributes in wanted:

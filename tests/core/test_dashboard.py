@@ -65,6 +65,8 @@ def test_tasks_are_found_by_identifiers_and_message_type(flower, bridges, broker
     assert names == ["pacer.finish_message", "pacer.probe.first", "pacer.probe.second", "pacer.probe.third"]
     message_ids = {task["kwargs"] for task in found.values()}
     assert len(message_ids) == 1  # same message, same dashboard kwargs on every step
+    # task-sent events are on: Flower saw each task published, not only run.
+    assert all(task["sent"] for task in found.values()), found
 
     both = wait_for(lambda: len(search(flower, f"kwargs:run={run}")) == 8, what="both messages")
     assert both
