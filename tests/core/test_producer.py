@@ -83,3 +83,31 @@ def test_xml_body_is_sent_as_given(broker):
     assert message.properties["content_type"] == "application/xml"
     assert message.headers["content-type"] == "application/xml"
     queue.delete()
+
+
+def test_publish_command_sends_each_file(users_queue, tmp_path, capsys):
+    from pacer_celery.cli import main
+
+    files = []
+    for name in ("jdoe", "asmith"):
+        path = tmp_path / f"{name}.json"
+        path.write_text(f'{{"username": "{name}"}}')
+        files.append(str(path))
+    assert main(["publish", "--type", "user-update", "--source", "uos", *files]) == 0
+    out = capsys.readouterr().out
+    assert "[1/2]" in out and "[2/2]" in out and "published as" in out
+    first, second = users_queue.get(no_ack=True), users_queue.get(no_ack=True)
+    assert raw_body(first) == b'{"username": "jdoe"}'
+    assert raw_body(second) == b'{"username": "asmith"}'
+    assert first.headers["source"] == "uos"
+
+
+def test_publish_command_reports_a_missing_file_and_goes_on(users_queue, tmp_path, capsys):
+    from pacer_celery.cli import main
+
+    good = tmp_path / "good.json"
+    good.write_text('{"username": "x"}')
+    assert main(["publish", "--type", "user-update", str(tmp_path / "missing.json"), str(good)]) == 1
+    captured = capsys.readouterr()
+    assert "missing.json: NOT published" in captured.err
+    assert raw_body(users_queue.get(no_ack=True)) == b'{"username": "x"}'
