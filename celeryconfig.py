@@ -17,6 +17,9 @@ result_expires = 7 * 24 * 3600
 result_extended = True
 
 task_serializer = "json"
+# Every link of a chain carries the message; compressed, a typical chain message stays small
+# enough for RabbitMQ to keep it in the queue index, which confirms it much sooner.
+task_compression = "zlib"
 result_serializer = "json"
 accept_content = ["json"]
 

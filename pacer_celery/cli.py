@@ -58,8 +58,27 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("files", nargs="+", type=Path, metavar="FILE")
     publish.set_defaults(run=_publish)
 
+    demo = commands.add_parser(
+        "demo",
+        help="run the whole pipeline on embedded defaults with the bundled example messages",
+        description="Runs bridges, a worker and an ICAT testbox in this process (no RabbitMQ, "
+        "Redis or ICAT needed), sends the example messages and shows what landed in ICAT.",
+    )
+    demo.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the messages")
+    demo.set_defaults(run=_demo)
+
     config = commands.add_parser("config", help="show the effective configuration (secrets masked)")
     config.set_defaults(run=_config)
+
+    icat = commands.add_parser("icat", help="ICAT administration")
+    icat_commands = icat.add_subparsers(title="ICAT commands", metavar="ACTION", required=True)
+    init_reference = icat_commands.add_parser(
+        "init-reference",
+        help="load reference data (facility, instruments, types, formats, parameter types) "
+        "from a YAML file; running it again changes nothing",
+    )
+    init_reference.add_argument("file", type=Path, metavar="FILE.yaml")
+    init_reference.set_defaults(run=_icat_init_reference)
 
     dlq = commands.add_parser("dlq", help="list, show, replay or purge dead letters")
     dlq_commands = dlq.add_subparsers(title="dead-letter commands", metavar="ACTION", required=True)
@@ -153,8 +172,41 @@ def _publish(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from pacer_celery import demo
+
+    return demo.run(args.timeout, args.verbose)
+
+
 def _config(args: argparse.Namespace) -> int:
     print(json.dumps(get_settings().redacted(), indent=2))
+    return 0
+
+
+def _icat_init_reference(args: argparse.Namespace) -> int:
+    from pacer_celery.errors import PermanentError, TransientError
+    from pacer_celery.icat import session
+    from pacer_celery.icat.errors import classify
+    from pacer_celery.tasks.reference import ReferenceFileError, load_reference, read_reference_file
+
+    try:
+        data = read_reference_file(args.file)
+    except ReferenceFileError as exc:
+        print(f"pacer: {exc}", file=sys.stderr)
+        return 1
+    print(f"loading reference data of facility {data.facility.name!r} from {args.file}", flush=True)
+    try:
+        results = load_reference(session.client(), data, lambda line: print(f"  {line}", flush=True))
+    except Exception as exc:  # noqa: BLE001 - one readable line instead of a traceback
+        problem = classify(exc)
+        if not isinstance(problem, (PermanentError, TransientError)):
+            raise
+        print(f"pacer: reference data not (fully) loaded: {problem}", file=sys.stderr)
+        return 1
+    finally:
+        session.close()
+    changed = sum(r.created + r.updated for r in results)
+    print("done: " + (f"{changed} change(s)" if changed else "ICAT already held this reference data"))
     return 0
 
 

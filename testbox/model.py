@@ -933,3 +933,11 @@ ENTITIES: dict[str, Entity] = {e.name: e for e in _ENTITIES}
 
 #: ``getEntityInfo`` also answers for this abstract base of the *Parameter entities.
 PARAMETER_BASE = "Parameter"
+
+#: The fields ICAT's abstract Parameter declares for all its concrete subclasses.
+PARAMETER_FIELDS = ("dateTimeValue", "error", "numericValue", "rangeBottom", "rangeTop", "stringValue", "type")
+
+
+def is_parameter(entity: Entity) -> bool:
+    """Whether the entity is one of the concrete subclasses of ICAT's abstract Parameter."""
+    return entity.name.endswith("Parameter") and entity.name != "ParameterType"

@@ -13,6 +13,8 @@ import uuid
 
 import pytest
 
+pytest_plugins = ["tests.icat_backend"]
+
 VHOST = f"pacer-test-{uuid.uuid4().hex[:8]}"
 
 

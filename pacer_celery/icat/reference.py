@@ -102,7 +102,7 @@ def parameter_type(client: icat.Client, name: str, units: str | None) -> Any | N
         if units is not None:
             return next((t for t in candidates if t.units == units), None)
         if len(candidates) > 1:
-            listed = ", ".join(sorted(repr(t.units) for t in candidates))
+            listed = ", ".join(sorted(repr(str(t.units)) for t in candidates))
             raise PermanentError(
                 f"parameter {name!r} needs its units: ICAT has it in {listed}"
             )
@@ -124,7 +124,7 @@ def _required(client: icat.Client, kind: str, name: str, find: Callable[[Snapsho
     if found is None:
         snapshot = _snapshot(client)
         raise PermanentError(
-            f"unknown {kind} {name!r} in facility {snapshot.facility.name!r} "
+            f"unknown {kind} {name!r} in facility {str(snapshot.facility.name)!r} "
             "(reference data: pacer icat init-reference)"
         )
     return found
@@ -161,7 +161,7 @@ def _load(client: icat.Client, configured: str | None) -> Snapshot:
     else:
         facilities = search(client, "Facility")
         if len(facilities) != 1:
-            names = ", ".join(repr(f.name) for f in facilities) or "none"
+            names = ", ".join(repr(str(f.name)) for f in facilities) or "none"
             raise PermanentError(
                 f"PACER_ICAT_FACILITY is not set and ICAT has {len(facilities)} facilities ({names})"
             )

@@ -14,8 +14,9 @@ from urllib.parse import urlparse
 
 import icat
 import icat.exception as icat_exc
+from suds.transport import TransportError
 
-from pacer_celery.errors import ConfigurationError
+from pacer_celery.errors import ConfigurationError, TransientError
 from pacer_celery.icat.errors import classify
 from pacer_celery.settings import Settings, get_settings
 
@@ -44,21 +45,28 @@ def client() -> icat.Client:
     global _client, _pid
     with _lock:
         try:
-            if _client is None or _pid != os.getpid():
+            if _client is not None and _pid != os.getpid():
+                # Inherited through a fork: the session is the parent's to log out, not ours.
+                _client.sessionId = None
+                _client = None
+            if _client is None:
                 _client, _pid = _login(get_settings()), os.getpid()
             else:
                 _refresh(_client)
-        except (icat_exc.ServerError, OSError) as exc:
+        except (icat_exc.ServerError, TransportError, OSError) as exc:
             _client = None
             raise classify(exc) from exc
         return _client
 
 
-def discard(stale: icat.Client | None = None) -> None:
-    """Forget the process's client (only if it is ``stale``, when given): next use logs in."""
+def discard(stale: icat.Client | None) -> None:
+    """ICAT no longer knows ``stale``'s session: if it is the process's client, the next
+    use logs in again."""
     global _client
     with _lock:
-        if stale is None or stale is _client:
+        if stale is not None and stale is _client:
+            # Nothing to log out of: without this, python-icat tries when the object dies.
+            stale.sessionId = None
             _client = None
 
 
@@ -94,11 +102,17 @@ def _login(settings: Settings) -> icat.Client:
 def _login_into(target: icat.Client, settings: Settings) -> None:
     if not settings.icat_auth_username or settings.icat_auth_password is None:
         raise ConfigurationError("ICAT_AUTH_USERNAME and ICAT_AUTH_PASSWORD must be set")
-    target.login(
-        settings.icat_auth_plugin,
-        {
-            "username": settings.icat_auth_username,
-            "password": settings.icat_auth_password.get_secret_value(),
-        },
-    )
+    try:
+        target.login(
+            settings.icat_auth_plugin,
+            {
+                "username": settings.icat_auth_username,
+                "password": settings.icat_auth_password.get_secret_value(),
+            },
+        )
+    except icat_exc.ICATSessionError as exc:
+        # Wrong credentials look like this too; retrying lets an operator fix them.
+        raise TransientError(
+            f"ICAT login as {settings.icat_auth_plugin}/{settings.icat_auth_username} failed: {exc.message}"
+        ) from exc
     logger.info("logged in to ICAT as %s", target.getUserName())

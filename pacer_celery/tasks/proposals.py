@@ -41,9 +41,15 @@ def upsert_investigation(message: ProposalMessage, icat: icat.Client) -> dict[st
         icat.new(
             "Investigation", facility=facility, name=message.proposal, visitId=message.visit, **wanted
         ).create()
-        return {"investigation": f"{message.proposal}/{message.visit}", "created": True, "changed": sorted(wanted)}
-    changed = update_changed(investigation, wanted)
-    return {"investigation": f"{message.proposal}/{message.visit}", "created": False, "changed": changed}
+        created, changed = True, sorted(wanted)
+    else:
+        created, changed = False, update_changed(investigation, wanted)
+    return {
+        "investigation": f"{message.proposal}/{message.visit}",
+        "created": created,
+        "changed": changed,
+        "ignored_fields": message.ignored_fields,
+    }
 
 
 @step("proposals.sync_instruments")
@@ -64,7 +70,7 @@ def sync_instruments(message: ProposalMessage, icat: icat.Client) -> dict[str, A
         if name not in present
     ]
     _replace_rows(icat, missing, extra)
-    return {"added": sorted(wanted.keys() - present), "removed": sorted(r.instrument.name for r in extra)}
+    return {"added": sorted(wanted.keys() - present), "removed": sorted(str(r.instrument.name) for r in extra)}
 
 
 @step("proposals.sync_team")
@@ -84,7 +90,7 @@ def sync_team(message: ProposalMessage, icat: icat.Client) -> dict[str, Any]:
     _replace_rows(icat, missing, extra)
     return {
         "added": [f"{name} as {role}" for name, role in sorted(wanted - present)],
-        "removed": [f"{r.user.name} as {r.role}" for r in extra],
+        "removed": sorted(f"{r.user.name} as {r.role}" for r in extra),
     }
 
 
@@ -111,8 +117,8 @@ def sync_access(message: ProposalMessage, icat: icat.Client) -> dict[str, Any]:
     _replace_rows(icat, missing, extra)
     return {
         "grouping": message.grouping_name,
-        "added": sorted(users.keys() - present),
-        "removed": sorted(r.user.name for r in extra),
+        "added": sorted(str(name) for name in users.keys() - present),
+        "removed": sorted(str(r.user.name) for r in extra),
     }
 
 

@@ -60,7 +60,8 @@ def read_reference_file(path: Path) -> ReferenceData:
     try:
         return ReferenceData.model_validate(document)
     except ValidationError as exc:
-        raise ReferenceFileError(f"{path}: {describe_validation_error(exc)}") from None
+        problems = describe_validation_error(exc).removeprefix("invalid message: ")
+        raise ReferenceFileError(f"{path}: {problems}") from None
 
 
 def load_reference(

@@ -1,0 +1,124 @@
+"""The HTTP side of one testbox ICAT: the SOAP endpoint, its WSDL and a test hook.
+
+Routes:
+
+- ``GET  /ICATService/ICAT?wsdl`` — the WSDL, importing the schema by absolute URL built
+  from the request's Host header;
+- ``GET  /ICATService/ICAT?xsd=1`` — the schema;
+- ``POST /ICATService/ICAT`` — SOAP 1.1 requests;
+- ``POST /testbox/sessions/<sessionId>/expire`` — ends that session's lifetime now, so tests
+  can exercise expiry without waiting (answers 204, or 404 for an unknown session). It
+  needs no other credential: whoever holds a session id may already log it out.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from testbox import soap, wsdl
+from testbox.errors import IcatError
+from testbox.service import IcatService
+
+log = logging.getLogger(__name__)
+
+SERVICE_PATH = "/ICATService/ICAT"
+MAX_REQUEST_BYTES = 256 * 1024 * 1024
+_EXPIRE = re.compile(r"^/testbox/sessions/([^/]+)/expire$")
+_SCHEMA = wsdl.schema().encode("utf-8")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: IcatHTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("%s " + format, self.client_address[0], *args)
+
+    def _reply(self, status: int, body: bytes = b"", content_type: str = "text/xml; charset=utf-8") -> None:
+        self.send_response(status)
+        if body or status != HTTPStatus.NO_CONTENT:
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        query = parse_qs(url.query, keep_blank_values=True)
+        if url.path != SERVICE_PATH:
+            self._reply(HTTPStatus.NOT_FOUND, b"Not found\n", "text/plain")
+        elif "wsdl" in query or "WSDL" in query:
+            host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
+            self._reply(HTTPStatus.OK, wsdl.wsdl(f"http://{host}{SERVICE_PATH}").encode("utf-8"))
+        elif query.get("xsd") == ["1"]:
+            self._reply(HTTPStatus.OK, _SCHEMA)
+        else:
+            self._reply(HTTPStatus.NOT_FOUND, b"Not found\n", "text/plain")
+
+    def do_POST(self) -> None:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            self._reply(HTTPStatus.BAD_REQUEST, b"Bad Content-Length\n", "text/plain")
+            return
+        if length > MAX_REQUEST_BYTES:
+            self.close_connection = True
+            self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, b"Request too large\n", "text/plain")
+            return
+        body = self.rfile.read(length)
+        path = urlsplit(self.path).path
+        if path == SERVICE_PATH:
+            status, answer = soap.handle(self.server.service, body)
+            self._reply(status, answer)
+        elif (m := _EXPIRE.match(path)) is not None:
+            try:
+                self.server.service.sessions.expire(m.group(1))
+            except IcatError:
+                self._reply(HTTPStatus.NOT_FOUND, b"No such session\n", "text/plain")
+                return
+            self._reply(HTTPStatus.NO_CONTENT)
+        else:
+            self._reply(HTTPStatus.NOT_FOUND, b"Not found\n", "text/plain")
+
+
+class IcatHTTPServer(ThreadingHTTPServer):
+    """A threaded HTTP server for one IcatService."""
+
+    daemon_threads = True
+    # Many client processes connect at once; a short backlog would drop connections.
+    request_queue_size = 256
+
+    def __init__(self, service: IcatService, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.service = service
+        self._thread: threading.Thread | None = None
+        super().__init__((host, port), _Handler)
+
+    @property
+    def url(self) -> str:
+        """The base URL clients pass to python-icat (it appends /ICATService/ICAT?wsdl)."""
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start_background(self) -> threading.Thread:
+        """Serve from a daemon thread (for tests and embedding); end with ``stop()``."""
+        self._thread = threading.Thread(target=self.serve_forever, name="icat-testbox", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def stop(self) -> None:
+        """Stop serving (if started with ``start_background``), close the socket and the store."""
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join()
+            self._thread = None
+        self.server_close()
+        self.service.store.close()

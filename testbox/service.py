@@ -1,0 +1,229 @@
+"""ICAT's operations, independent of the SOAP wire format.
+
+Authorisation is deliberately simple: the testbox has no rules. Root users (ICAT's
+``rootUserNames``) may do anything; any other authenticated user may log in and use the
+session calls, but every data operation (search, get, create, update, delete) answers
+INSUFFICIENT_PRIVILEGES and ``isAccessAllowed`` answers false.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from testbox import query as queries
+from testbox.errors import IcatError
+from testbox.model import BASE_ATTRIBUTES, ENTITIES, PARAMETER_BASE, PARAMETER_FIELDS, Bean, Entity
+from testbox.sessions import DEFAULT_LIFETIME_MINUTES, SessionManager
+from testbox.store import Store
+
+API_VERSION = "6.2.0"
+DEFAULT_MAX_ENTITIES = 10000
+AUTH_PLUGIN = "db"
+
+_META_TYPES = {"id": "Long", "createId": "String", "createTime": "Date", "modId": "String", "modTime": "Date"}
+
+
+def icat_user_name(account: str) -> str:
+    """An account ``name`` or ``plugin/name`` as ICAT names the user: ``plugin/name``."""
+    return account if "/" in account else f"{AUTH_PLUGIN}/{account}"
+
+
+@dataclass
+class Config:
+    """An instance's settings: who may log in, who is root, limits and time zone.
+
+    ``users`` maps accounts to passwords; an account is ``name`` (plugin ``db``) or
+    ``plugin/name`` for another authenticator mnemonic (e.g. ``simple/root``, as in
+    python-icat's test setup). ``root_users`` names accounts the same way.
+    """
+
+    users: dict[str, str] = field(default_factory=lambda: {"root": "root"})
+    root_users: set[str] = field(default_factory=lambda: {"root"})
+    session_minutes: float = DEFAULT_LIFETIME_MINUTES
+    max_entities: int = DEFAULT_MAX_ENTITIES
+    #: The server's time zone (IANA name): ICAT reads dates sent without an offset in it.
+    timezone: str = "UTC"
+
+    @property
+    def zone(self) -> tzinfo:
+        """``timezone`` as a tzinfo."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def passwords(self) -> dict[str, str]:
+        """ICAT user name -> password."""
+        return {icat_user_name(account): password for account, password in self.users.items()}
+
+    @property
+    def root_user_names(self) -> list[str]:
+        """ICAT's ``rootUserNames``."""
+        return sorted(icat_user_name(account) for account in self.root_users)
+
+    @property
+    def plugins(self) -> list[str]:
+        """The authenticator mnemonics: ``db`` and any other that an account uses."""
+        return sorted({AUTH_PLUGIN} | {name.split("/", 1)[0] for name in self.passwords})
+
+
+class IcatService:
+    """One ICAT instance: a store, its sessions and its accounts."""
+
+    def __init__(self, store: Store, config: Config) -> None:
+        self.store = store
+        self.config = config
+        self.sessions = SessionManager(config.session_minutes)
+
+    # ------------------------------------------------------------------ sessions
+
+    def login(self, plugin: str | None, credentials: dict[str, str]) -> str:
+        if plugin not in self.config.plugins:
+            raise IcatError("SESSION", f"Authenticator mnemonic {plugin} not recognised")
+        username = credentials.get("username")
+        password = credentials.get("password")
+        if not username:
+            raise IcatError("SESSION", "username cannot be null or empty.")
+        if not password:
+            raise IcatError("SESSION", "password cannot be null or empty.")
+        user = f"{plugin}/{username}"
+        if self.config.passwords.get(user) != password:
+            raise IcatError("SESSION", "The username and password do not match")
+        return self.sessions.login(user)
+
+    def logout(self, session_id: str | None) -> None:
+        self.sessions.logout(session_id)
+
+    def refresh(self, session_id: str | None) -> None:
+        self.sessions.refresh(session_id)
+
+    def get_user_name(self, session_id: str | None) -> str:
+        return self.sessions.user(session_id)
+
+    def get_remaining_minutes(self, session_id: str | None) -> float:
+        return self.sessions.remaining_minutes(session_id)
+
+    def is_root(self, user: str) -> bool:
+        return user in self.config.root_user_names
+
+    def _root_user(self, session_id: str | None, access: str, entity: str) -> str:
+        """The session's user if root; otherwise ICAT's answer to a user without rules."""
+        user = self.sessions.user(session_id)
+        if not self.is_root(user):
+            raise IcatError("INSUFFICIENT_PRIVILEGES", f"{access} access to this {entity} is not allowed.")
+        return user
+
+    # ------------------------------------------------------------------ metadata
+
+    @staticmethod
+    def get_api_version() -> str:
+        return API_VERSION
+
+    @staticmethod
+    def get_entity_names() -> list[str]:
+        return sorted(ENTITIES)
+
+    def get_authenticator_info(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "mnemonic": plugin,
+                "admin": False,
+                "friendly": None,
+                "keys": [{"name": "username", "hide": False}, {"name": "password", "hide": True}],
+            }
+            for plugin in self.config.plugins
+        ]
+
+    def get_properties(self, session_id: str | None) -> list[str]:
+        user = self.sessions.user(session_id)
+        if not self.is_root(user):
+            raise IcatError("INSUFFICIENT_PRIVILEGES", "user must be in rootUserNames")
+        return [
+            "authn.list " + " ".join(self.config.plugins),
+            f"lifetimeMinutes {self.config.session_minutes:g}",
+            "rootUserNames " + " ".join(self.config.root_user_names),
+            f"maxEntities {self.config.max_entities}",
+        ]
+
+    @staticmethod
+    def get_entity_info(bean_name: str | None) -> dict[str, Any]:
+        """ICAT's EntityInfo: constraint (only if any) and every field sorted by name."""
+        if bean_name == PARAMETER_BASE:
+            entity = ENTITIES["DatasetParameter"]
+            names = set(PARAMETER_FIELDS)
+            constraints: list[list[str]] = []
+        elif bean_name in ENTITIES:
+            entity = ENTITIES[bean_name]
+            names = {a.name for a in entity.attributes} | {r.name for r in entity.ones} | {m.name for m in entity.manys}
+            constraints = [list(entity.unique)] if entity.unique else []
+        else:
+            raise IcatError("BAD_PARAMETER", f"{bean_name} is not an ICAT entity")
+        fields = [_field_info(entity, name) for name in sorted(names | set(BASE_ATTRIBUTES))]
+        return {"constraints": constraints, "fields": fields}
+
+    # ------------------------------------------------------------------ data
+
+    def search(self, session_id: str | None, query: str | None) -> list:
+        user = self.sessions.user(session_id)
+        if query is None:
+            raise IcatError("BAD_PARAMETER", "query may not be null")
+        if not self.is_root(user):
+            raise IcatError("INSUFFICIENT_PRIVILEGES", "READ access to the results of this query is not allowed.")
+        with self.store.reading() as conn:
+            return queries.search(conn, query, user=user, max_entities=self.config.max_entities)
+
+    def get(self, session_id: str | None, query: str | None, primary_key: int) -> Bean:
+        user = self.sessions.user(session_id)
+        if query is None:
+            raise IcatError("BAD_PARAMETER", "query may not be null")
+        if not self.is_root(user):
+            entity_name = query.split()[0] if query.split() else "object"
+            raise IcatError("INSUFFICIENT_PRIVILEGES", f"READ access to this {entity_name} is not allowed.")
+        with self.store.reading() as conn:
+            return queries.get(conn, query, primary_key, user=user, max_entities=self.config.max_entities)
+
+    def create(self, session_id: str | None, bean: Bean) -> int:
+        user = self._root_user(session_id, "CREATE", bean.entity)
+        return self.store.create(bean, user)
+
+    def create_many(self, session_id: str | None, beans: list[Bean]) -> list[int]:
+        user = self._root_user(session_id, "CREATE", beans[0].entity if beans else "object")
+        return self.store.create_many(beans, user)
+
+    def update(self, session_id: str | None, bean: Bean) -> None:
+        user = self._root_user(session_id, "UPDATE", bean.entity)
+        self.store.update(bean, user)
+
+    def delete(self, session_id: str | None, bean: Bean) -> None:
+        self._root_user(session_id, "DELETE", bean.entity)
+        self.store.delete(bean)
+
+    def delete_many(self, session_id: str | None, beans: list[Bean]) -> None:
+        self._root_user(session_id, "DELETE", beans[0].entity if beans else "object")
+        self.store.delete_many(beans)
+
+    def is_access_allowed(self, session_id: str | None, bean: Bean, access_type: str | None) -> bool:
+        user = self.sessions.user(session_id)
+        if not self.is_root(user):
+            return False
+        if access_type == "CREATE":
+            # ICAT tries the create in a transaction it rolls back: invalid beans still fault.
+            self.store.check_create(bean, user)
+        return True
+
+
+def _field_info(entity: Entity, name: str) -> dict[str, Any]:
+    if name in _META_TYPES:
+        return {"name": name, "type": _META_TYPES[name], "notNullable": False, "relType": "ATTRIBUTE",
+                "stringLength": None}
+    attr = entity.attribute(name)
+    if attr is not None:
+        return {"name": name, "type": attr.type, "notNullable": attr.not_null, "relType": "ATTRIBUTE",
+                "stringLength": attr.max_length}
+    one = entity.one(name)
+    if one is not None:
+        return {"name": name, "type": one.target, "notNullable": one.not_null, "relType": "ONE",
+                "stringLength": None}
+    many = entity.many(name)
+    return {"name": name, "type": many.target, "notNullable": False, "relType": "MANY", "stringLength": None}
