@@ -13,6 +13,7 @@ are 0/1.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 #: String columns without an explicit length are VARCHAR(255) in ICAT.
@@ -79,13 +80,22 @@ class Entity:
     manys: tuple[Many, ...]
 
     def attribute(self, name: str) -> Attr | None:
-        return next((a for a in self.attributes if a.name == name), None)
+        return self._by_name[0].get(name)
 
     def one(self, name: str) -> One | None:
-        return next((r for r in self.ones if r.name == name), None)
+        return self._by_name[1].get(name)
 
     def many(self, name: str) -> Many | None:
-        return next((r for r in self.manys if r.name == name), None)
+        return self._by_name[2].get(name)
+
+    @cached_property
+    def _by_name(self) -> tuple[dict[str, Attr], dict[str, One], dict[str, Many]]:
+        # Looked up for every field of every bean the server reads or writes.
+        return (
+            {a.name: a for a in self.attributes},
+            {r.name: r for r in self.ones},
+            {r.name: r for r in self.manys},
+        )
 
     @property
     def columns(self) -> tuple[str, ...]:

@@ -57,7 +57,8 @@ def encode_date(value: datetime) -> str:
 
 def decode_date(text: str) -> datetime:
     """The stored UTC text back to an aware UTC datetime."""
-    return datetime.strptime(text, _DB_DATE_FORMAT + ".%f").replace(tzinfo=timezone.utc)
+    # fromisoformat reads this fixed format several times faster than strptime.
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
 
 
 def encode_value(attr: Attr, value: Any) -> Any:

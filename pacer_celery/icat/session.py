@@ -1,7 +1,7 @@
 """The process's ICAT session: one logged-in python-icat client per worker process.
 
-The client is created at first use and kept: logging in for every task would load ICAT's
-authenticators for nothing. It is refreshed before its session expires, and replaced by a
+The client is created when a worker process starts (or at first use elsewhere) and kept:
+logging in for every task would load ICAT's authenticators for nothing. It is refreshed before its session expires, and replaced by a
 new login when ICAT no longer knows the session (an ICAT restart, say).
 """
 
@@ -14,9 +14,10 @@ from urllib.parse import urlparse
 
 import icat
 import icat.exception as icat_exc
+from celery.signals import worker_process_init
 from suds.transport import TransportError
 
-from pacer_celery.errors import ConfigurationError, TransientError
+from pacer_celery.errors import ConfigurationError, PermanentError, TransientError
 from pacer_celery.icat.errors import classify
 from pacer_celery.settings import Settings, get_settings
 
@@ -116,3 +117,12 @@ def _login_into(target: icat.Client, settings: Settings) -> None:
             f"ICAT login as {settings.icat_auth_plugin}/{settings.icat_auth_username} failed: {exc.message}"
         ) from exc
     logger.info("logged in to ICAT as %s", target.getUserName())
+
+
+@worker_process_init.connect
+def _log_in_at_process_start(**_: object) -> None:
+    """A worker process logs in when it starts, not when its first message arrives."""
+    try:
+        client()
+    except (ConfigurationError, TransientError, PermanentError) as exc:
+        logger.warning("no ICAT session at worker start (%s); steps will log in when they run", exc)
