@@ -161,7 +161,11 @@ def _follow(todo, finished, connection, deadletters, timeout: float) -> None:
 def _summary(icat, todo) -> None:
     print("\n== What landed in ICAT ==")
     for user in icat.search("SELECT u FROM User u WHERE u.name LIKE 'uos/%' ORDER BY u.name"):
-        print(f"user {user.name}: {user.fullName or '-'} <{user.email or '-'}> orcid {user.orcidId or '-'}")
+        profile = " ".join(filter(None, (
+            user.fullName, f"<{user.email}>" if user.email else None,
+            f"orcid {user.orcidId}" if user.orcidId else None,
+        )))
+        print(f"user {user.name}: {profile or 'no profile yet (created from a proposal team)'}")
     investigations = icat.search(
         "SELECT i FROM Investigation i ORDER BY i.name, i.visitId INCLUDE i.type, "
         "i.investigationInstruments AS ii, ii.instrument, i.investigationUsers AS iu, iu.user"

@@ -106,7 +106,9 @@ class Step:
                     "message %s (%s): step %s attempt %d failed (%s), retrying in %.1fs",
                     env.message_id, env.message_type, self.name, attempts, describe(exc), wait,
                 )
-                raise task.retry(exc=exc, countdown=wait, max_retries=None)
+                # The retry is a new task message: it keeps the dashboard's view of the
+                # kwargs (ids, no payload), which Celery would otherwise rebuild from all kwargs.
+                raise task.retry(exc=exc, countdown=wait, max_retries=None, kwargsrepr=repr(dashboard))
             error = f"gave up after {attempts} attempts: {describe(exc)}"
         else:
             error = describe(exc)

@@ -131,21 +131,26 @@ def _required(client: icat.Client, kind: str, name: str, find: Callable[[Snapsho
 
 
 def _found_or_reloaded(client: icat.Client, find: Callable[[Snapshot], T | None]) -> T | None:
+    asked_at = time.monotonic()
     snapshot = _snapshot(client)
     found = find(snapshot)
-    if found is None and time.monotonic() - snapshot.loaded_at > 1.0:
-        # Maybe loaded since: one reload, but not for every miss of a burst of messages.
-        found = find(_snapshot(client, reload=True))
+    if found is None and snapshot.loaded_at < asked_at:
+        # Maybe added since this snapshot was read: look again in one read after the
+        # question was asked, so "unknown" is never a stale verdict. Reads stay at most
+        # one a second, however many messages miss at once.
+        time.sleep(max(0.0, snapshot.loaded_at + 1.0 - time.monotonic()))
+        found = find(_snapshot(client, newer_than=asked_at))
     return found
 
 
-def _snapshot(client: icat.Client, *, reload: bool = False) -> Snapshot:
+def _snapshot(client: icat.Client, *, newer_than: float | None = None) -> Snapshot:
     configured = get_settings().icat_facility
     key = (client.url, configured)
     ttl = get_settings().icat_reference_ttl_seconds
     with _lock:
         cached = _cache.get(key)
-        if reload or cached is None or time.monotonic() - cached.loaded_at > ttl:
+        stale = newer_than is not None and cached is not None and cached.loaded_at < newer_than
+        if stale or cached is None or time.monotonic() - cached.loaded_at > ttl:
             cached = _cache[key] = _load(client, configured)
         return cached
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -18,17 +17,7 @@ from pacer_celery.app import app
 from pacer_celery.bridges.runner import BridgeRunner, connect
 from pacer_celery.settings import get_settings
 from tests.support import probe
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 30.0, what: str = "condition"):
-    """Poll until ``condition()`` is truthy; the failure message says what never happened."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+from tests.support.waiting import wait_for  # noqa: F401 - re-exported for the tests
 
 
 @pytest.fixture(scope="module")

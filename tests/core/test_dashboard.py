@@ -2,53 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-
 import pytest
-import requests
 
 from tests.core.conftest import records, send, wait_for
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.flower import running_flower, search
 
 
 @pytest.fixture(scope="module")
 def flower():
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "pacer_celery", "flower",
-         f"--port={port}", "--address=127.0.0.1"],
-        env={**os.environ, "FLOWER_UNAUTHENTICATED_API": "true"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def up():
-        try:
-            return requests.get(f"{url}/healthcheck", timeout=1).ok
-        except requests.ConnectionError:
-            return False
-
-    wait_for(up, timeout=60, what="Flower to answer")
-    time.sleep(1)  # let Flower's event consumer attach before tasks run
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
-
-
-def search(flower: str, query: str) -> dict:
-    response = requests.get(f"{flower}/api/tasks", params={"search": query}, timeout=10)
-    response.raise_for_status()
-    return response.json()
+    with running_flower() as url:
+        yield url
 
 
 def test_tasks_are_found_by_identifiers_and_message_type(flower, bridges, broker, run):

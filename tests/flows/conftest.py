@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,12 +13,19 @@ from typing import Any
 
 import icat
 import pytest
+from celery.contrib.testing.worker import start_worker
+from kombu import Connection
 
+from pacer_celery.app import app
+from pacer_celery.bridges import REGISTRY
+from pacer_celery.bridges.runner import BridgeRunner, connect
 from pacer_celery.icat import reference, session
 from pacer_celery.settings import get_settings
 from pacer_celery.tasks.reference import load_reference, read_reference_file
 
 REFERENCE_FILE = Path(__file__).with_name("reference.yaml")
+#: The message types of messages.md (the core tests register probe types too).
+FLOW_TYPES = ("user-update", "proposal-update", "dataset-ingestion", "datafile-ingestion")
 #: The facility of reference.yaml; named, as the ICAT may hold others (the testbox fixtures).
 FACILITY = "PACER"
 #: Short, so the test of a dataset whose proposal never comes ends in seconds.
@@ -70,6 +78,34 @@ def checker(icat_server) -> Iterator[icat.Client]:
     )
     yield c
     c.logout()
+
+
+@pytest.fixture(scope="module")
+def worker(reference_data) -> Iterator[None]:
+    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=30):
+        yield
+
+
+@pytest.fixture(scope="module")
+def flows(worker) -> Iterator[BridgeRunner]:
+    """The four bridges of messages.md, consuming from this run's virtual host."""
+    # The suite's small body limit is for the core's size tests; datasets need the real one.
+    settings = get_settings().model_copy(update={"max_message_bytes": 16 * 1024 * 1024})
+    connection = connect(settings)
+    runner = BridgeRunner(connection, [REGISTRY[kind]() for kind in FLOW_TYPES], settings)
+    thread = threading.Thread(target=runner.run, daemon=True)
+    thread.start()
+    assert runner.ready.wait(30), "bridges did not start consuming"
+    yield runner
+    runner.should_stop = True
+    thread.join(timeout=10)
+    connection.release()
+
+
+@pytest.fixture
+def broker(flows) -> Iterator[Connection]:
+    with connect(get_settings()) as connection:
+        yield connection
 
 
 @pytest.fixture

@@ -4,51 +4,13 @@ checked through python-icat; failures checked in the dead-letter queue."""
 from __future__ import annotations
 
 import json
-from importlib import resources
-import threading
 import time
-from collections.abc import Iterator
+from importlib import resources
 
-import pytest
-from celery.contrib.testing.worker import start_worker
-from kombu import Connection
-
-from pacer_celery.app import app
-from pacer_celery.bridges import REGISTRY
-from pacer_celery.bridges.runner import BridgeRunner, connect
-from pacer_celery.settings import get_settings
 from tests.core.conftest import dead_letters, send, wait_for
 from tests.flows.conftest import dataset_message, datafile, proposal_message, user_message
 
 USERS, PROPOSALS, DATASETS, DATAFILES = "uos.users", "uos.proposals", "daq.datasets", "daq.datafiles"
-
-
-@pytest.fixture(scope="module")
-def worker(reference_data) -> Iterator[None]:
-    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=30):
-        yield
-
-
-@pytest.fixture(scope="module")
-def flows(worker) -> Iterator[BridgeRunner]:
-    """The four bridges of messages.md, consuming from this run's virtual host."""
-    # The suite's small body limit is for the core's size tests; datasets need the real one.
-    settings = get_settings().model_copy(update={"max_message_bytes": 16 * 1024 * 1024})
-    connection = connect(settings)
-    runner = BridgeRunner(connection, [bridge() for bridge in REGISTRY.values()], settings)
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    assert runner.ready.wait(30), "bridges did not start consuming"
-    yield runner
-    runner.should_stop = True
-    thread.join(timeout=10)
-    connection.release()
-
-
-@pytest.fixture
-def broker(flows) -> Iterator[Connection]:
-    with connect(get_settings()) as connection:
-        yield connection
 
 
 def letters_about(broker, uid):
