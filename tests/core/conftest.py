@@ -4,42 +4,30 @@ publish test messages and read what happened (Redis records, dead letters)."""
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from kombu import Connection
 
 from pacer_celery import deadletters, topology
-from pacer_celery.app import app
 from pacer_celery.bridges.runner import BridgeRunner, connect
 from pacer_celery.settings import get_settings
 from tests.support import probe
+from tests.support.pipeline import running_bridges, running_worker
 from tests.support.waiting import wait_for  # noqa: F401 - re-exported for the tests
 
 
 @pytest.fixture(scope="module")
 def worker() -> Iterator[None]:
-    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=30):
+    with running_worker():
         yield
 
 
 @pytest.fixture(scope="module")
 def bridges(worker) -> Iterator[BridgeRunner]:
-    settings = get_settings()
-    connection = connect(settings)
-    runner = BridgeRunner(
-        connection, [probe.ProbeBridge(), probe.CollectingProbeBridge()], settings
-    )
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    assert runner.ready.wait(30), "bridges did not start consuming"
-    yield runner
-    runner.should_stop = True
-    thread.join(timeout=10)
-    connection.release()
+    with running_bridges([probe.ProbeBridge(), probe.CollectingProbeBridge()]) as runner:
+        yield runner
 
 
 @pytest.fixture

@@ -7,15 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
-from pacer_celery.bridges.runner import BridgeRunner, connect
-from pacer_celery.settings import get_settings
 from tests.core.conftest import records, send, wait_for
 from tests.support import probe
+from tests.support.pipeline import running_bridges
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,16 +40,8 @@ def prefork_worker():
 
 @pytest.fixture
 def bridge():
-    settings = get_settings()
-    connection = connect(settings)
-    runner = BridgeRunner(connection, [probe.ProbeBridge()], settings)
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    assert runner.ready.wait(30)
-    yield runner
-    runner.should_stop = True
-    thread.join(timeout=10)
-    connection.release()
+    with running_bridges([probe.ProbeBridge()]) as runner:
+        yield runner
 
 
 def test_chain_completes_after_its_worker_process_is_killed(prefork_worker, bridge, broker, run):

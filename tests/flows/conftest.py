@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,15 +12,14 @@ from typing import Any
 
 import icat
 import pytest
-from celery.contrib.testing.worker import start_worker
 from kombu import Connection
 
-from pacer_celery.app import app
 from pacer_celery.bridges import REGISTRY
 from pacer_celery.bridges.runner import BridgeRunner, connect
 from pacer_celery.icat import reference, session
 from pacer_celery.settings import get_settings
 from pacer_celery.tasks.reference import load_reference, read_reference_file
+from tests.support.pipeline import running_bridges, running_worker
 
 REFERENCE_FILE = Path(__file__).with_name("reference.yaml")
 #: The message types of messages.md (the core tests register probe types too).
@@ -82,7 +80,7 @@ def checker(icat_server) -> Iterator[icat.Client]:
 
 @pytest.fixture(scope="module")
 def worker(reference_data) -> Iterator[None]:
-    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=30):
+    with running_worker():
         yield
 
 
@@ -91,15 +89,8 @@ def flows(worker) -> Iterator[BridgeRunner]:
     """The four bridges of messages.md, consuming from this run's virtual host."""
     # The suite's small body limit is for the core's size tests; datasets need the real one.
     settings = get_settings().model_copy(update={"max_message_bytes": 16 * 1024 * 1024})
-    connection = connect(settings)
-    runner = BridgeRunner(connection, [REGISTRY[kind]() for kind in FLOW_TYPES], settings)
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    assert runner.ready.wait(30), "bridges did not start consuming"
-    yield runner
-    runner.should_stop = True
-    thread.join(timeout=10)
-    connection.release()
+    with running_bridges([REGISTRY[kind]() for kind in FLOW_TYPES], settings) as runner:
+        yield runner
 
 
 @pytest.fixture
