@@ -38,4 +38,3 @@ worker_send_task_events = True
 task_send_sent_event = True
 task_track_started = True
 
-worker_hijack_root_logger = False

@@ -85,12 +85,18 @@ def worker(reference_data) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def flows(worker) -> Iterator[BridgeRunner]:
+def flow_bridges(reference_data) -> Iterator[BridgeRunner]:
     """The four bridges of messages.md, consuming from this run's virtual host."""
     # The suite's small body limit is for the core's size tests; datasets need the real one.
     settings = get_settings().model_copy(update={"max_message_bytes": 16 * 1024 * 1024})
     with running_bridges([REGISTRY[kind]() for kind in FLOW_TYPES], settings) as runner:
         yield runner
+
+
+@pytest.fixture(scope="module")
+def flows(worker, flow_bridges) -> BridgeRunner:
+    """The bridges with an in-process worker behind them."""
+    return flow_bridges
 
 
 @pytest.fixture
