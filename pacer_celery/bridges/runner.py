@@ -3,7 +3,11 @@
 Per message, exactly one of three things happens:
 - the chain's first task is confirmed by the broker → the input is acked;
 - the message is invalid → it is confirmed in ``pacer.dlq`` → the input is acked;
-- a publish fails → the input is not acked: it is requeued after a pause and comes back.
+- a publish fails or is refused → the input is not acked: it is requeued after a pause
+  and comes back.
+
+Chains are published in small batches whose confirms are awaited together
+(``dispatch.ConfirmedDispatch``); each input still waits for its own chain's confirm.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from kombu.mixins import ConsumerMixin
 from pacer_celery import deadletters, topology
 from pacer_celery.app import app
 from pacer_celery.bridges.base import PacerBridge
+from pacer_celery.bridges.dispatch import BATCH_SECONDS, ConfirmedDispatch
 from pacer_celery.envelope import Envelope
 from pacer_celery.deadletters import raw_body
 from pacer_celery.errors import InvalidMessage
@@ -40,6 +45,7 @@ class BridgeRunner(ConsumerMixin):
         self.ready = threading.Event()
         self._producer: Producer | None = None
         self.events = DashboardEvents(settings)
+        self.dispatch = ConfirmedDispatch(settings, self.events)
 
     def input_queue(self, bridge: PacerBridge):
         key = self.settings.routing_key_for(bridge.dashboard_message_type) or bridge.routing_key
@@ -60,15 +66,38 @@ class BridgeRunner(ConsumerMixin):
     def on_consume_ready(self, connection, channel, consumers, **kwargs) -> None:
         # The mixin consumes on a clone of self.connection; dead letters go out on it too.
         self._producer = Producer(connection.default_channel)
+        # After a reconnect, inputs of the old connection are the broker's again.
+        self.dispatch.give_up()
         names = ", ".join(q.name for c in consumers for q in c.queues)
         logger.info("bridges consuming from %s", names)
         self.ready.set()
 
     def run(self, _tokens: int = 1, **kwargs) -> None:
+        # Short waits for input, so a partial batch is settled soon when traffic stops.
+        kwargs.setdefault("safety_interval", BATCH_SECONDS)
         try:
             super().run(_tokens, **kwargs)
         finally:
+            self.dispatch.close()
             self.events.close()
+
+    def on_consume_end(self, connection, channel) -> None:
+        # Stopping: ack what is confirmed while the inputs' channel is still open; the
+        # rest stays unacked and the broker requeues it.
+        self.settle()
+
+    def on_iteration(self) -> None:
+        if self.dispatch.due:
+            self.settle()
+
+    def settle(self) -> None:
+        confirmed, refused = self.dispatch.settle()
+        for message in confirmed:
+            message.ack()
+        if confirmed:
+            self.failed_publishes = 0
+        if refused:
+            self.give_back(refused, "the broker did not confirm the dispatch")
 
     def on_message(self, bridge: PacerBridge, message: Message) -> None:
         envelope = None
@@ -91,16 +120,16 @@ class BridgeRunner(ConsumerMixin):
             self.dead_letter(bridge, message, envelope, f"bridge error: {type(exc).__name__}: {exc}")
             return
         try:
-            flow.apply_async(event_dispatcher=self.events)
-        except Exception as exc:  # noqa: BLE001 - whatever the cause, the input stays safe
-            self.give_back(message, envelope.message_id, f"dispatch failed: {exc}")
+            self.dispatch.publish(flow, message)
+        except Exception as exc:  # noqa: BLE001 - whatever the cause, the inputs stay safe
+            self.give_back([*self.dispatch.give_up(), message], f"dispatch failed: {exc}")
             return
-        message.ack()
-        self.failed_publishes = 0
         logger.info(
             "message %s (%s) dispatched: %d steps",
             envelope.message_id, bridge.dashboard_message_type, len(flow.tasks),
         )
+        if self.dispatch.due:
+            self.settle()
 
     def dead_letter(
         self, bridge: PacerBridge, message: Message, envelope: Envelope | None, reason: str
@@ -118,7 +147,7 @@ class BridgeRunner(ConsumerMixin):
         try:
             deadletters.publish(self._producer, letter)
         except Exception as exc:  # noqa: BLE001
-            self.give_back(message, letter.message_id, f"dead-letter publish failed: {exc}")
+            self.give_back([message], f"dead-letter publish failed: {exc}")
             return
         message.ack()
         logger.warning(
@@ -126,13 +155,18 @@ class BridgeRunner(ConsumerMixin):
             letter.message_id or "-", bridge.dashboard_message_type, letter.id, reason,
         )
 
-    def give_back(self, message: Message, message_id: str, why: str) -> None:
+    def give_back(self, messages: list[Message], why: str) -> None:
         """Requeue after a pause that grows while the broker keeps refusing."""
         self.failed_publishes += 1
         pause = min(MAX_PAUSE_SECONDS, 0.5 * 2 ** (self.failed_publishes - 1))
-        logger.error("message %s: %s; returning it to the queue in %.1fs", message_id, why, pause)
+        ids = ", ".join(str(m.properties.get("message_id") or m.delivery_tag) for m in messages[:5])
+        logger.error(
+            "%d message(s) (%s%s): %s; returning them to the queue in %.1fs",
+            len(messages), ids, ", ..." if len(messages) > 5 else "", why, pause,
+        )
         time.sleep(pause)
-        message.requeue()
+        for message in messages:
+            message.requeue()
 
 
 class DashboardEvents:

@@ -9,6 +9,8 @@ from typing import Any
 import icat
 from icat.entity import Entity
 
+from pacer_celery.icat.beans import BeanMaker
+
 
 def same(current: Any, wanted: Any) -> bool:
     """Whether ICAT's value equals the wanted one as ICAT would store it."""
@@ -43,6 +45,8 @@ def reference_to(client: icat.Client, obj: Entity) -> Entity:
     """An id-only bean standing for ``obj`` in a relation of a new or updated object.
 
     ICAT reads only the id of a related bean; sending the whole object (with what it
-    includes) for each of thousands of datafiles would only cost marshalling time.
+    includes) for each of thousands of datafiles would only cost marshalling time. For
+    the same reason the bean has nothing but the id, not the empty attributes of a
+    factory-built one (suds would still walk each, and write the required ones empty).
     """
-    return client.new(obj.BeanName, id=obj.id)
+    return BeanMaker(client, obj.BeanName)(id=obj.id)

@@ -51,12 +51,16 @@ def query(
     *,
     where: Mapping[str, Value | Collection[str | int]] | None = None,
     includes: Iterable[str] | Literal["1"] | None = None,
-    attribute: str | None = None,
+    attribute: str | Sequence[str] | None = None,
     aggregate: str | None = None,
     order: Sequence[str] | bool = False,
     limit: tuple[int, int] | None = None,
 ) -> Query:
-    """A python-icat Query whose conditions are ``attribute path → value`` pairs."""
+    """A python-icat Query whose conditions are ``attribute path → value`` pairs.
+
+    ``attribute`` selects one attribute (results are its values) or several (results
+    are tuples) instead of whole objects.
+    """
     conditions = {path: condition(value) for path, value in (where or {}).items()}
     return Query(
         client,
@@ -92,16 +96,20 @@ def search_all(client: icat.Client, entity: str, **kwargs: Any) -> Iterator[Any]
 def search_in(
     client: icat.Client,
     entity: str,
-    attribute: str,
+    key: str,
     values: Iterable[str | int],
+    /,
     *,
     where: Mapping[str, Value] | None = None,
     **kwargs: Any,
 ) -> list[Any]:
-    """Objects whose ``attribute`` is one of ``values``, asking in IN lists ICAT accepts."""
+    """Results whose ``key`` attribute is one of ``values``, asking in IN lists ICAT accepts.
+
+    ``kwargs`` are ``query``'s (``attribute`` among them, to select attributes).
+    """
     found: list[Any] = []
     pending = list(dict.fromkeys(values))
     for start in range(0, len(pending), MAX_IN_LIST):
         batch = pending[start : start + MAX_IN_LIST]
-        found.extend(search(client, entity, where={**(where or {}), attribute: batch}, **kwargs))
+        found.extend(search(client, entity, where={**(where or {}), key: batch}, **kwargs))
     return found

@@ -16,6 +16,7 @@ import icat
 
 from pacer_celery.errors import PermanentError, TransientError
 from pacer_celery.icat import parameters, reference
+from pacer_celery.icat.beans import BeanMaker
 from pacer_celery.icat.changes import reference_to, update_changed
 from pacer_celery.icat.errors import icat_errors
 from pacer_celery.icat.query import query, search, search_in, search_one
@@ -227,28 +228,17 @@ def _register(
     size = chunk_size or get_settings().icat_chunk_size
     formats = {spec: reference_to(client, f) for spec, f in _formats(client, datafiles).items()}
     in_dataset = reference_to(client, dataset)
+    new_datafile = BeanMaker(client, "Datafile")
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     for start in range(0, len(datafiles), size):
         chunk = datafiles[start : start + size]
-        existing = {}
-        # Not INCLUDE 1: the dataset would come back with every datafile. It is known,
-        # and set below, so that an update keeps it (ICAT nulls relations not sent).
-        for current in search_in(
-            client,
-            "Datafile",
-            "name",
-            [d.name for d in chunk],
-            where={"dataset.id": dataset.id},
-            includes=["datafileFormat"],
-        ):
-            current.dataset = in_dataset
-            existing[current.name] = current
+        existing = _existing_datafiles(client, in_dataset, [d.name for d in chunk])
         new = []
         for datafile in chunk:
             wanted = _datafile_attributes(datafile, formats)
             current = existing.get(datafile.name)
             if current is None:
-                new.append(client.new("Datafile", dataset=in_dataset, name=datafile.name, **wanted))
+                new.append(new_datafile(dataset=in_dataset, name=datafile.name, **wanted))
             elif update_changed(current, wanted):
                 counts["updated"] += 1
             else:
@@ -258,6 +248,31 @@ def _register(
             client.createMany(new)
             counts["created"] += len(new)
     return counts
+
+
+def _existing_datafiles(client: icat.Client, in_dataset: Any, names: list[str]) -> dict[str, Any]:
+    """The dataset's datafiles of these names, by name, ready to be compared and updated.
+
+    Their ONE relations are set by id, so that an update keeps them (ICAT nulls the
+    relations a bean does not carry). Neither INCLUDE 1 (the dataset would come back
+    with every datafile) nor INCLUDE of the format (a whole format bean in every
+    datafile doubles the reply suds parses): the formats come as (name, format id)
+    pairs, in a second search made only when some datafiles exist.
+    """
+    where = {"dataset.id": in_dataset.id}
+    existing = {d.name: d for d in search_in(client, "Datafile", "name", names, where=where)}
+    if not existing:
+        return existing
+    pairs = search_in(
+        client, "Datafile", "name", list(existing), where=where, attribute=["name", "datafileFormat.id"]
+    )
+    format_ids = dict(pairs)
+    in_format = BeanMaker(client, "DatafileFormat")
+    for name, datafile in existing.items():
+        datafile.dataset = in_dataset
+        format_id = format_ids.get(name)
+        datafile.datafileFormat = None if format_id is None else in_format(id=format_id)
+    return existing
 
 
 def _datafile_attributes(datafile: Datafile, formats: dict[str, Any]) -> dict[str, Any]:

@@ -3,12 +3,13 @@ concerns, and replay a dead letter once its cause is fixed (converging, with no 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from icat.dump_queries import getAuthQueries, getInvestigationQueries, getStaticQueries
+from icat.dumpfile import open_dumpfile
+import icat.dumpfile_yaml  # noqa: F401 - registers the YAML format
 
 from pacer_celery.cli import main
 from pacer_celery.icat import session
@@ -55,15 +56,15 @@ def test_flower_finds_each_flow_by_its_identifiers(flower, broker, checker, uid)
     assert search(flower, f"kwargs:message_type=dataset-ingestion kwargs:dataset=ds{uid}")
 
 
-def icat_dump(icat_server, target: Path) -> str:
-    """Everything in ICAT, as python-icat's own icatdump writes it (header aside)."""
-    subprocess.run(
-        [sys.executable, str(Path(sys.executable).parent / "icatdump.py"),
-         "-w", session.service_url(icat_server["ICAT_SERVER_URL"]),
-         "-a", icat_server["ICAT_AUTH_PLUGIN"], "-u", icat_server["ICAT_AUTH_USERNAME"],
-         "-p", icat_server["ICAT_AUTH_PASSWORD"], "-f", "YAML", "-o", str(target)],
-        check=True, capture_output=True, timeout=300,
-    )
+def icat_dump(client, proposal: str, target: Path) -> str:
+    """The proposal's objects, users, groupings and reference data, as python-icat's
+    icatdump writes them (header aside): its own dump queries, limited to one investigation
+    because the suite's ICAT also holds other tests' large datasets."""
+    (investigation,) = client.search(f"SELECT i.id FROM Investigation i WHERE i.name = '{proposal}'")
+    with open_dumpfile(client, str(target), "YAML", "w") as dump:
+        dump.writedata(getAuthQueries(client))
+        dump.writedata(getStaticQueries(client))
+        dump.writedata(getInvestigationQueries(client, investigation), chunksize=5)
     return "\n".join(line for line in target.read_text().splitlines() if not line.startswith("#"))
 
 
@@ -97,12 +98,12 @@ def test_replay_after_the_cause_is_fixed_converges(broker, checker, icat_server,
         f"SELECT ds FROM Dataset ds JOIN ds.investigation i WHERE i.name = 'RP{uid}' AND ds.fileCount = 3"),
         what="the dataset")
     wait_for(settled, what="PACER's queues to empty")
-    first = icat_dump(icat_server, tmp_path / "first.yaml")
+    first = icat_dump(checker, f"RP{uid}", tmp_path / "first.yaml")
 
     # Everything again, as a redelivery or a second replay would: ICAT ends up the same.
     send(broker, proposal, routing_key=PROPOSALS)
     send(broker, dataset_message(f"RP{uid}", instrument=instrument), routing_key=DATASETS)
     wait_for(lambda: queued("pacer.proposals") + queued("pacer.datasets") == 0, what="dispatch")
     wait_for(settled, what="PACER's queues to empty")
-    assert icat_dump(icat_server, tmp_path / "second.yaml") == first
+    assert icat_dump(checker, f"RP{uid}", tmp_path / "second.yaml") == first
     assert dead_letters(broker, lambda x: f"RP{uid}".encode() in x.body) == []
