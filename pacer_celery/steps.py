@@ -14,8 +14,10 @@ import functools
 import inspect
 import logging
 import random
+import threading
 import time
 import typing
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -78,7 +80,7 @@ class Step:
         env = Envelope.from_dict(envelope)
         attempts = task.request.retries + 1
         try:
-            message = env.parse(self.model)
+            message = _parsed(env, self.model)
             extra = {"icat": _icat_client()} if self.wants_icat else {}
             result = self.func(message, **(params or {}), **extra)
         except Exception as exc:  # noqa: BLE001 - every failure is classified below
@@ -194,6 +196,27 @@ def _retry_delay(exc: Exception, env: Envelope, attempts: int, settings) -> floa
     if remaining <= 0:
         return None
     return min(delay, remaining)
+
+
+#: Messages parsed lately in this process: the steps of one chain usually run in the same
+#: worker process, one after another, and a dataset's 10 000 datafiles need not be
+#: validated again at every step. Models are frozen, so sharing an instance is safe.
+_recent: OrderedDict[tuple, PacerModel] = OrderedDict()
+_recent_lock = threading.Lock()
+_RECENT_SIZE = 8
+
+
+def _parsed(env: Envelope, model: type[PacerModel]) -> PacerModel:
+    key = (model, env.message_id, env.content_type, hash(env.body))
+    with _recent_lock:
+        message = _recent.get(key)
+    if message is None:
+        message = env.parse(model)
+        with _recent_lock:
+            _recent[key] = message
+            while len(_recent) > _RECENT_SIZE:
+                _recent.popitem(last=False)
+    return message
 
 
 def _icat_client():
