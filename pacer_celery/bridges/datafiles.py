@@ -1,6 +1,7 @@
 """``datafile-ingestion`` → queue ``pacer.datafiles``: files streamed into an existing dataset."""
 
 from pacer_celery.bridges.base import PacerBridge, callback_order
+from pacer_celery.bridges.datasets import DatasetsBridge
 from pacer_celery.models.datasets import DatafileMessage
 from pacer_celery.tasks import datasets
 
@@ -11,13 +12,8 @@ class DatafilesBridge(PacerBridge):
     model = DatafileMessage
     reject_msg_at_first_callback_error = True
 
-    def get_message_object_identifiers(self, message, shared_obj_identifiers={}):  # noqa: B006
-        return {
-            "instrument": message.instrument,
-            "dataset": message.dataset,
-            "proposal": message.proposal,
-            **shared_obj_identifiers,
-        }
+    # The same objects as a whole dataset message: the dashboard finds both together.
+    get_message_object_identifiers = DatasetsBridge.get_message_object_identifiers
 
     @callback_order(1)
     def add_datafiles(self, message):

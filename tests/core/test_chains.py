@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.core.conftest import dead_letters, letters_of_run, records, send, wait_for
+from tests.core.conftest import letters_of_run, records, send, wait_for
 
 
 def probe(run: str, item: str, **faults: str) -> dict:

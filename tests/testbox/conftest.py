@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import sqlite3
+
 import icat
 import pytest
+from test_query_data import connect
 from testbox_support import ROOT, USER, BoxProcess, make_client, start_testbox_process, stop_testbox_process
 
 from testbox.instance import build_icat_server
@@ -39,3 +42,11 @@ def testbox_process(tmp_path) -> Iterator[BoxProcess]:
     box = start_testbox_process("--db", str(tmp_path / "icat.db"))
     yield box
     stop_testbox_process(box)
+
+
+@pytest.fixture(scope="module")
+def db() -> Iterator[sqlite3.Connection]:
+    """The query tests' example database, one per test module that asks for it."""
+    conn = connect()
+    yield conn
+    conn.close()

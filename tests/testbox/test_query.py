@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 
 import pytest
-from test_query_data import connect, utc
+from test_query_data import USER, run, utc
 
 from testbox.errors import IcatError
 from testbox.model import Bean
 from testbox.query import search
 from testbox.query.values import date_literal
-
-USER = "db/jdoe"
-
-
-@pytest.fixture(scope="module")
-def db() -> Iterator[sqlite3.Connection]:
-    conn = connect()
-    yield conn
-    conn.close()
-
-
-def run(conn: sqlite3.Connection, query: str, **kw) -> list:
-    return search(conn, query, user=USER, **kw)
-
 
 def ids(results: list) -> list[int]:
     return [b.id for b in results]

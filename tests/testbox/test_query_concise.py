@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator
 
 import pytest
-from test_query_data import connect
+from test_query_data import USER, run
 
 from testbox.errors import IcatError
-from testbox.query import get, search
-
-USER = "db/jdoe"
-
-
-@pytest.fixture(scope="module")
-def db() -> Iterator[sqlite3.Connection]:
-    conn = connect()
-    yield conn
-    conn.close()
-
-
-def run(conn, query: str, **kw) -> list:
-    return search(conn, query, user=USER, **kw)
-
+from testbox.query import get
 
 def ids(results: list) -> list[int]:
     return [b.id for b in results]

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from testbox.model import ENTITIES
+from testbox.query import search
 from testbox.store import encode_date, schema_statements
 
 T0 = "2024-01-01 00:00:00.000"
@@ -139,3 +140,11 @@ def connect() -> sqlite3.Connection:
     conn = sqlite3.connect(":memory:")
     build(conn)
     return conn
+
+
+
+USER = "db/jdoe"
+
+
+def run(conn: sqlite3.Connection, query: str, **kw: Any) -> list:
+    return search(conn, query, user=USER, **kw)

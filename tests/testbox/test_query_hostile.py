@@ -4,27 +4,12 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from collections.abc import Iterator
 
 import pytest
-from test_query_data import add, build, connect
+from test_query_data import add, build, run
 
 from testbox.errors import IcatError
 from testbox.query import search
-
-USER = "db/jdoe"
-
-
-@pytest.fixture(scope="module")
-def db() -> Iterator[sqlite3.Connection]:
-    conn = connect()
-    yield conn
-    conn.close()
-
-
-def run(conn, query: str, **kw) -> list:
-    return search(conn, query, user=USER, **kw)
-
 
 def refused(conn, query: str) -> str:
     with pytest.raises(IcatError) as info:
