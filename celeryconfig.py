@@ -8,18 +8,20 @@ from pacer_celery.settings import get_settings
 
 _settings = get_settings()
 
+# What a worker imports at start: its start-up hooks, PACER's steps, and the facility's
+# own message types (whose steps register themselves when imported).
+include = ["pacer_celery.worker.process", "pacer_celery.tasks", *_settings.bridge_module_names()]
+
 broker_url = _settings.broker()
 # Publisher confirms: apply_async returns only once RabbitMQ has the task message.
 broker_transport_options = {"confirm_publish": True}
 broker_connection_retry_on_startup = True
+# Steps store no results (they are in the journal, and Flower reads events): the backend
+# is there for Celery's own tools and a facility's other tasks.
 result_backend = _settings.result_backend.get_secret_value()
-result_expires = 7 * 24 * 3600
-result_extended = True
+result_expires = 24 * 3600
 
 task_serializer = "json"
-# Every link of a chain carries the message; compressed, a typical chain message stays small
-# enough for RabbitMQ to keep it in the queue index, which confirms it much sooner.
-task_compression = "zlib"
 result_serializer = "json"
 accept_content = ["json"]
 

@@ -1,7 +1,10 @@
-"""The Celery application: ``celery -A pacer_celery worker`` and ``... flower`` find it here."""
+"""The Celery application: ``celery -A pacer_celery worker`` and ``... flower`` find it here.
+
+Its configuration (``celeryconfig``) is read when first needed, not at import: tests and
+the demo set PACER's environment after importing the package.
+"""
 
 from celery import Celery
 
-# Step tasks register themselves when their modules are imported.
-app = Celery("pacer_celery", include=["pacer_celery.steps", "pacer_celery.tasks"])
+app = Celery("pacer_celery")
 app.config_from_object("celeryconfig")

@@ -1,8 +1,10 @@
 """Dead letters: a message PACER could not process, kept whole with the reason why.
 
 A dead letter is the original message (body, content type, headers, message id) published
-to ``pacer.dlq``, with PACER's findings in ``x-pacer-*`` headers. Replaying it strips those
-headers and publishes the original again to its routing key.
+to ``pacer.dlq``, with PACER's findings in ``x-pacer-*`` headers. It is built here and
+nowhere else: from a message a bridge refused (``of_raw``) or from a journaled message
+that failed for good (``of_record``). Replaying it strips the findings and publishes the
+original again to its routing key.
 """
 
 from __future__ import annotations
@@ -18,17 +20,14 @@ from typing import Any
 from kombu import Connection, Producer
 from kombu.message import Message
 
+from pacer_celery import headers as header_codec
 from pacer_celery import topology
+from pacer_celery.envelope import Raw, raw_body
+from pacer_celery.journal.store import Record
 
 PREFIX = "x-pacer-"
 #: Enough to read the cause; a 10 000-line traceback helps nobody in a header.
 MAX_ERROR_CHARS = 4000
-
-
-def raw_body(message: Message) -> bytes:
-    """The body as sent: py-amqp hands a str when the sender set a content_encoding."""
-    body = message.body
-    return body if isinstance(body, bytes) else body.encode(message.content_encoding or "utf-8")
 
 
 @dataclass(frozen=True)
@@ -47,8 +46,9 @@ class DeadLetter:
     message_type: str
     routing_key: str
     body: bytes
+    #: As the producer gave it (the property, else the ``content-type`` header), or None.
     content_type: str | None
-    headers: dict[str, Any]
+    headers: dict[Any, Any]
     reason: str
     errors: tuple[StepError, ...] = ()
     identifiers: dict[str, Any] = field(default_factory=dict)
@@ -56,6 +56,35 @@ class DeadLetter:
     dead_lettered_at: str = field(
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")
     )
+
+    @classmethod
+    def of_raw(cls, raw: Raw, message_type: str, message_id: str, reason: str) -> DeadLetter:
+        """A message a bridge refused, exactly as it came."""
+        return cls(
+            message_id=message_id,
+            message_type=message_type,
+            routing_key=raw.routing_key,
+            body=raw.body,
+            content_type=raw.effective_content_type,
+            headers=raw.headers,
+            reason=reason,
+            errors=(StepError("validate", reason),),
+        )
+
+    @classmethod
+    def of_record(cls, record: Record, errors: tuple[StepError, ...]) -> DeadLetter:
+        """A journaled message that failed for good, rebuilt from the journal."""
+        return cls(
+            message_id=record.message_id,
+            message_type=record.message_type,
+            routing_key=record.routing_key or "",
+            body=record.body,
+            content_type=record.content_type,
+            headers=header_codec.from_json(record.headers),
+            reason="; ".join(f"{e.step}: {e.error}" for e in errors),
+            errors=errors,
+            identifiers=dict(record.identifiers),
+        )
 
     @property
     def attempts(self) -> int:
@@ -65,7 +94,7 @@ class DeadLetter:
     def failed_steps(self) -> list[str]:
         return [e.step for e in self.errors]
 
-    def amqp_headers(self) -> dict[str, Any]:
+    def amqp_headers(self) -> dict[Any, Any]:
         findings = {
             "id": self.id,
             "message-id": self.message_id,
@@ -76,15 +105,14 @@ class DeadLetter:
             "identifiers": json.dumps(self.identifiers, default=str),
             "attempts": self.attempts,
             "dead-lettered-at": self.dead_lettered_at,
+            "content-type": self.content_type or "",
         }
-        original = {k: v for k, v in self.headers.items() if not str(k).startswith(PREFIX)}
-        return {**original, **{PREFIX + k: v for k, v in findings.items()}}
+        return {**_original(self.headers), **{PREFIX + k: v for k, v in findings.items()}}
 
     @classmethod
     def from_amqp(cls, message: Message) -> DeadLetter:
         headers = dict(message.headers or {})
-        pacer = {k[len(PREFIX):]: v for k, v in headers.items() if str(k).startswith(PREFIX)}
-        original = {k: v for k, v in headers.items() if not str(k).startswith(PREFIX)}
+        pacer = {k[len(PREFIX):]: v for k, v in headers.items() if isinstance(k, str) and k.startswith(PREFIX)}
         errors = tuple(StepError(**e) for e in json.loads(pacer.get("errors") or "[]"))
         return cls(
             id=str(pacer.get("id", "")),
@@ -92,8 +120,8 @@ class DeadLetter:
             message_type=str(pacer.get("message-type", "")),
             routing_key=str(pacer.get("routing-key", "")),
             body=raw_body(message),
-            content_type=message.properties.get("content_type") or None,
-            headers=original,
+            content_type=str(pacer.get("content-type") or "") or None,
+            headers=_original(headers),
             reason=str(pacer.get("reason", "")),
             errors=errors,
             identifiers=json.loads(pacer.get("identifiers") or "{}"),
@@ -118,6 +146,31 @@ class DeadLetter:
             "dead_lettered_at": self.dead_lettered_at,
         }
 
+    def publish_arguments(self) -> dict[str, Any]:
+        """``Producer.publish`` arguments that put this letter in ``pacer.dlq``.
+
+        The body goes as the bytes it was (``binary``), whatever its content type says;
+        ``x-pacer-content-type`` says whether the producer gave one at all.
+        """
+        queue = topology.dead_letter_queue()
+        return {
+            "body": self.body,
+            "exchange": "",
+            "routing_key": queue.name,
+            "declare": [queue],
+            "mandatory": True,
+            "delivery_mode": "persistent",
+            "content_type": self.content_type or "application/octet-stream",
+            "content_encoding": "binary",
+            "headers": self.amqp_headers(),
+            "message_id": self.message_id,
+        }
+
+
+def _original(headers: dict[Any, Any]) -> dict[Any, Any]:
+    """The producer's headers, without PACER's findings (a producer may not forge them)."""
+    return {k: v for k, v in headers.items() if not (isinstance(k, str) and k.startswith(PREFIX))}
+
 
 def publish(producer: Producer, letter: DeadLetter) -> None:
     """Publish to ``pacer.dlq``; returns only once the broker has confirmed it.
@@ -125,41 +178,27 @@ def publish(producer: Producer, letter: DeadLetter) -> None:
     The producer's connection must have publisher confirms on (``confirm_publish``):
     callers ack the failed message only after this returns.
     """
-    queue = topology.dead_letter_queue()
-    producer.publish(
-        letter.body,
-        exchange="",
-        routing_key=queue.name,
-        declare=[queue],
-        mandatory=True,
-        delivery_mode="persistent",
-        content_type=letter.content_type or "application/octet-stream",
-        content_encoding="binary",
-        headers=letter.amqp_headers(),
-        message_id=letter.message_id,
-        retry=True,
-        retry_policy={"max_retries": 3, "interval_start": 0.5, "interval_step": 1},
-    )
+    producer.publish(**letter.publish_arguments())
 
 
 @contextmanager
-def held(connection: Connection, limit: int | None = None) -> Iterator[list[tuple[DeadLetter, Message]]]:
-    """Take dead letters off ``pacer.dlq`` without acking them.
+def held(connection: Connection) -> Iterator[Iterator[tuple[DeadLetter, Message]]]:
+    """Dead letters off ``pacer.dlq`` one by one, without acking them.
 
     Whatever the caller does not ack goes back to the queue when the channel closes, so
-    looking never removes anything and a crash mid-way loses nothing.
+    looking never removes anything and a crash mid-way loses nothing. The letters stream:
+    a queue of a million is never in memory at once.
     """
     channel = connection.channel()
     try:
         queue = topology.dead_letter_queue()(channel)
         queue.declare()
-        letters: list[tuple[DeadLetter, Message]] = []
-        while limit is None or len(letters) < limit:
-            message = queue.get(no_ack=False)
-            if message is None:
-                break
-            letters.append((DeadLetter.from_amqp(message), message))
-        yield letters
+
+        def letters() -> Iterator[tuple[DeadLetter, Message]]:
+            while (message := queue.get(no_ack=False)) is not None:
+                yield DeadLetter.from_amqp(message), message
+
+        yield letters()
     finally:
         channel.close()
 
@@ -173,7 +212,7 @@ def republish(producer: Producer, exchange: str, letter: DeadLetter) -> None:
         mandatory=True,
         delivery_mode="persistent",
         content_type=letter.content_type or "application/json",
-        content_encoding="utf-8",
+        content_encoding="binary",
         headers={**letter.headers, "pacer-replayed-from": letter.id},
         message_id=letter.message_id,
     )
@@ -182,7 +221,7 @@ def republish(producer: Producer, exchange: str, letter: DeadLetter) -> None:
 @dataclass(frozen=True)
 class Outcome:
     letter: DeadLetter
-    action: str  # "replayed", "would replay", "still invalid", "purged"
+    action: str  # "replayed", "would replay", "still invalid", "purged", "would purge"
     detail: str = ""
 
 
@@ -193,13 +232,12 @@ def replay(
     validate: Callable[[DeadLetter], str | None],
     *,
     dry_run: bool = False,
-) -> list[Outcome]:
+) -> Iterator[Outcome]:
     """Re-validate the selected dead letters and publish the valid ones to their routing key.
 
     A letter leaves the queue only after its original is confirmed republished; one that is
-    still invalid stays, with the reason reported.
+    still invalid stays, with the reason reported. Outcomes come as they happen.
     """
-    outcomes = []
     with held(connection) as letters:
         producer = Producer(connection.default_channel)
         for letter, message in letters:
@@ -207,22 +245,20 @@ def replay(
                 continue
             problem = validate(letter)
             if problem:
-                outcomes.append(Outcome(letter, "still invalid", problem))
+                yield Outcome(letter, "still invalid", problem)
             elif dry_run:
-                outcomes.append(Outcome(letter, "would replay", letter.routing_key))
+                yield Outcome(letter, "would replay", letter.routing_key)
             else:
                 republish(producer, exchange, letter)
                 message.ack()
-                outcomes.append(Outcome(letter, "replayed", letter.routing_key))
-    return outcomes
+                yield Outcome(letter, "replayed", letter.routing_key)
 
 
-def purge(connection: Connection, select: Callable[[DeadLetter], bool]) -> list[Outcome]:
-    """Delete the selected dead letters for good."""
-    outcomes = []
+def purge(connection: Connection, select: Callable[[DeadLetter], bool], *, dry_run: bool = False) -> Iterator[Outcome]:
+    """Delete the selected dead letters for good (``dry_run``: only name them)."""
     with held(connection) as letters:
         for letter, message in letters:
             if select(letter):
-                message.ack()
-                outcomes.append(Outcome(letter, "purged"))
-    return outcomes
+                if not dry_run:
+                    message.ack()
+                yield Outcome(letter, "would purge" if dry_run else "purged")

@@ -59,6 +59,7 @@ def run(timeout: float = 120.0, verbose: bool = False) -> int:
     os.environ.update(EMBEDDED)
     with tempfile.TemporaryDirectory(prefix="pacer-demo-") as workdir, _testbox(Path(workdir)) as url:
         os.environ["ICAT_SERVER_URL"] = url
+        os.environ["PACER_JOURNAL_URL"] = f"sqlite:///{Path(workdir) / 'journal.sqlite'}"
         from pacer_celery.settings import get_settings
 
         get_settings.cache_clear()
@@ -83,14 +84,13 @@ def _testbox(workdir: Path) -> Iterator[str]:
 
 def _pipeline(timeout: float) -> int:
     from celery.contrib.testing.worker import start_worker
-    from celery.signals import task_failure, task_success
 
-    from pacer_celery import deadletters
+    from pacer_celery import bridges
     from pacer_celery.app import app
-    from pacer_celery.bridges import REGISTRY
     from pacer_celery.bridges.runner import BridgeRunner, connect
     from pacer_celery.icat import session
     from pacer_celery.icat.session import client
+    from pacer_celery.journal import journal
     from pacer_celery.producer import PacerProducer
     from pacer_celery.settings import get_settings
     from pacer_celery.tasks.reference import load_reference, read_reference_file
@@ -101,22 +101,10 @@ def _pipeline(timeout: float) -> int:
     load_reference(client(), reference)
     print("reference data loaded (facility, instruments, types)")
 
-    finished: dict[str, str] = {}
-
-    def on_success(sender=None, result=None, **_):
-        if sender.name == "pacer.finish_message":
-            finished[result["message_id"]] = "landed in ICAT"
-
-    def on_failure(sender=None, exception=None, kwargs=None, **_):
-        if type(exception).__name__ == "DeadLettered" and kwargs:
-            finished[kwargs["message_id"]] = f"dead-lettered: {exception}"
-
-    task_success.connect(on_success, weak=False)
-    task_failure.connect(on_failure, weak=False)
     todo = [Example(Path(str(package / name)), kind) for name, kind in EXAMPLES]
     quiet = "DEBUG" if logging.getLogger().level <= logging.DEBUG else "ERROR"
     with start_worker(app, pool="solo", perform_ping_check=False, loglevel=quiet), connect(settings) as connection:
-        runner = BridgeRunner(connection, [bridge() for bridge in REGISTRY.values()], settings)
+        runner = BridgeRunner(connection, [bridge() for bridge in bridges.load().values()], settings, journal())
         thread = threading.Thread(target=runner.run, daemon=True)
         thread.start()
         runner.ready.wait(30)
@@ -126,7 +114,7 @@ def _pipeline(timeout: float) -> int:
                     example.message_type, example.path.read_bytes(), content_type=example.content_type
                 )
                 print(f"sent {example.path.name} as {example.message_type} message {example.message_id[:8]}")
-        _follow(todo, finished, connection, deadletters, timeout)
+        _follow(todo, journal(), timeout)
         runner.should_stop = True
         thread.join(timeout=10)
         _summary(client(), todo)
@@ -134,28 +122,38 @@ def _pipeline(timeout: float) -> int:
     return 0 if all(e.outcome for e in todo) else 1
 
 
-def _follow(todo, finished, connection, deadletters, timeout: float) -> None:
-    """Print each message's fate as it becomes known."""
+def _follow(todo: list[Example], journal, timeout: float) -> None:
+    """Print each message's fate, as the journal records it, when it is known."""
+    from pacer_celery.journal import FINAL
+
     deadline = time.monotonic() + timeout
     shown = 0
     while shown < len(todo) and time.monotonic() < deadline:
-        with deadletters.held(connection) as held:
-            rejected = {letter.message_id: letter.reason for letter, _ in held}
         for example in todo:
-            if example.outcome:
+            record = None if example.outcome else journal.load(example.message_id)
+            if record is None or record.status not in FINAL:
                 continue
-            if example.message_id in finished:
-                example.outcome = finished[example.message_id]
-            elif example.message_id in rejected:
-                example.outcome = f"dead-lettered: {rejected[example.message_id]}"
-            else:
-                continue
+            example.outcome = _fate(journal, example.message_id, record.status)
             shown += 1
             print(f"[{shown}/{len(todo)}] {example.path.name}: {example.outcome}")
         time.sleep(0.2)
     for example in todo:
         if not example.outcome:
             print(f"{example.path.name}: still in progress after {timeout:.0f}s")
+
+
+def _fate(journal, message_id: str, status: str) -> str:
+    from pacer_celery.journal import search
+
+    with journal.engine.connect() as connection:
+        message = search.timeline(connection, message_id).message
+    if status == "done":
+        return "landed in ICAT"
+    if status == "superseded":
+        return f"superseded by the newer message {message['superseded_by'][:8]} about the same object"
+    if status == "invalid":
+        return f"dead-lettered as invalid: {message['error']}"
+    return f"{status}: {message['error']}"
 
 
 def _summary(icat, todo) -> None:
@@ -193,6 +191,6 @@ def _summary(icat, todo) -> None:
     print("\n== Dead letters ==")
     letters = [e for e in todo if e.outcome.startswith("dead-lettered")]
     for example in letters:
-        print(f"{example.path.name}: {example.outcome.removeprefix('dead-lettered: ')}")
+        print(f"{example.path.name}: {example.outcome.split(': ', 1)[-1]}")
     if not letters:
         print("none")

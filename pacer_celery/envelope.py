@@ -1,32 +1,83 @@
 """A received message as PACER carries it: the original body and headers plus what the
-bridge learnt (id, type, content type). Tasks and dead letters work from it, so a message
-can always be rebuilt exactly as the producer sent it."""
+bridge learnt (id, type, content type). Dead letters and the journal keep it whole, so a
+message can always be rebuilt exactly as the producer sent it.
+
+``Raw`` is the message as it came (from the broker, a dead letter or the journal);
+``Envelope.receive`` applies the transport rules of messages.md to it.
+"""
 
 from __future__ import annotations
 
 import json
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from kombu.message import Message
 from pydantic import ValidationError
 
+from pacer_celery import headers as header_codec
 from pacer_celery.errors import InvalidMessage
 from pacer_celery.models.base import PacerModel
 from pacer_celery.models.xml import parse_xml
 
 JSON = "application/json"
 XML_TYPES = ("application/xml", "text/xml")
+#: A producer's header tables nest a level or two; deeper ones are refused.
+MAX_HEADER_DEPTH = 16
+#: Message ids are printed in logs and tables and used as keys: short, printable text.
+MAX_MESSAGE_ID_CHARS = 255
+#: Set in ``Raw.properties_error`` by the bridge's AMQP guard (see bridges.amqp_guard).
+UNREADABLE_PROPERTIES = "x-pacer-unreadable-properties"
 
 M = TypeVar("M", bound=PacerModel)
 
 
-def content_type_of(property_value: str | None, headers: dict[str, Any]) -> str:
+@dataclass(frozen=True)
+class Raw:
+    """A message as it came: exact body bytes, the content_type property, headers, id."""
+
+    body: bytes
+    content_type: str | None
+    headers: dict[Any, Any]
+    message_id: str | None
+    routing_key: str
+    #: Why the AMQP properties (headers, message id, ...) could not be read, if they could not.
+    properties_error: str | None = None
+
+    @classmethod
+    def from_amqp(cls, message: Message) -> Raw:
+        properties = message.properties or {}
+        return cls(
+            body=raw_body(message),
+            content_type=properties.get("content_type") or None,
+            headers=dict(message.headers or {}),
+            message_id=properties.get("message_id"),
+            routing_key=message.delivery_info.get("routing_key", ""),
+            properties_error=properties.get(UNREADABLE_PROPERTIES),
+        )
+
+    @property
+    def effective_content_type(self) -> str | None:
+        """The content type as the producer gave it: the property, else the header."""
+        header = self.headers.get("content-type")
+        return self.content_type or (header if isinstance(header, str) else None)
+
+
+def raw_body(message: Message) -> bytes:
+    """The body as sent: py-amqp hands a str when the sender set a content_encoding."""
+    body = message.body
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body)
+    return body.encode(message.content_encoding or "utf-8", "surrogateescape")
+
+
+def content_type_of(raw: Raw) -> str:
     """The AMQP content_type property if set, else the ``content-type`` header, else JSON."""
-    raw = property_value or headers.get("content-type") or JSON
+    given = raw.effective_content_type or JSON
     # Parameters such as "; charset=utf-8" do not change how the body is read.
-    return str(raw).split(";", 1)[0].strip().lower()
+    return str(given).split(";", 1)[0].strip().lower()
 
 
 @dataclass(frozen=True)
@@ -34,47 +85,45 @@ class Envelope:
     message_type: str
     routing_key: str
     content_type: str
-    body: str
+    body: bytes
     headers: dict[str, Any] = field(default_factory=dict)
     message_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     received_at: float = field(default_factory=time.time)
 
     @property
     def source(self) -> str:
-        return str(self.headers.get("source", "unknown"))
+        return str(self.headers.get("source", "unknown"))[:255]
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
 
     @classmethod
-    def receive(
-        cls,
-        *,
-        message_type: str,
-        routing_key: str,
-        body: bytes,
-        content_type: str | None,
-        headers: dict[str, Any] | None,
-        message_id: str | None,
-        max_bytes: int,
-    ) -> Envelope:
+    def receive(cls, raw: Raw, message_type: str, max_bytes: int) -> Envelope:
         """Check the transport-level rules of messages.md and wrap the message.
 
         Raises InvalidMessage; the caller still owns the raw message and dead-letters it.
         """
-        headers = dict(headers or {})
-        if len(body) > max_bytes:
-            raise InvalidMessage(f"message body of {len(body)} bytes exceeds the {max_bytes}-byte limit")
-        ctype = content_type_of(content_type, headers)
+        if raw.properties_error:
+            raise InvalidMessage(f"AMQP properties cannot be read: {raw.properties_error}")
+        if len(raw.body) > max_bytes:
+            raise InvalidMessage(f"message body of {len(raw.body)} bytes exceeds the {max_bytes}-byte limit")
+        message_id = _checked_message_id(raw.message_id)
+        if header_codec.depth(raw.headers) > MAX_HEADER_DEPTH:
+            raise InvalidMessage(f"AMQP headers nest deeper than {MAX_HEADER_DEPTH} levels")
+        ctype = content_type_of(raw)
         if ctype != JSON and ctype not in XML_TYPES:
             raise InvalidMessage(f"unsupported content type {ctype!r} (use {JSON} or application/xml)")
         try:
-            text = body.decode("utf-8")
+            raw.body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidMessage(f"body is not UTF-8: {exc}") from None
         return cls(
             message_type=message_type,
-            routing_key=routing_key,
+            routing_key=raw.routing_key,
             content_type=ctype,
-            body=text,
-            headers=headers,
+            body=raw.body,
+            headers=raw.headers,
             message_id=message_id or str(uuid.uuid4()),
         )
 
@@ -82,13 +131,13 @@ class Envelope:
         """Decode the body by content type and validate it with ``model``."""
         if self.content_type == JSON:
             try:
-                document = json.loads(self.body)
-            except json.JSONDecodeError as exc:
+                document = json.loads(self.text)
+            except (json.JSONDecodeError, RecursionError) as exc:
                 raise InvalidMessage(f"malformed JSON: {exc}") from None
         else:
             if model.xml_root is None:
                 raise InvalidMessage(f"{self.message_type} messages have no XML form")
-            tree = parse_xml(self.body.encode("utf-8"), force_list=model.xml_lists())
+            tree = parse_xml(self.body, force_list=model.xml_lists())
             if set(tree) != {model.xml_root}:
                 raise InvalidMessage(f"XML root element must be <{model.xml_root}>")
             document = model.from_xml(tree[model.xml_root] or {})
@@ -97,12 +146,21 @@ class Envelope:
         except ValidationError as exc:
             raise InvalidMessage(describe_validation_error(exc)) from None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Envelope:
-        return cls(**data)
+def _checked_message_id(message_id: Any) -> str | None:
+    if message_id is None or message_id == "":
+        return None
+    if not isinstance(message_id, str):
+        raise InvalidMessage("message_id property is not text")
+    if len(message_id) > MAX_MESSAGE_ID_CHARS:
+        raise InvalidMessage(f"message_id property is longer than {MAX_MESSAGE_ID_CHARS} characters")
+    if not message_id.isprintable():
+        raise InvalidMessage("message_id property contains control or unprintable characters")
+    try:
+        message_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidMessage("message_id property is not valid UTF-8") from None
+    return message_id
 
 
 def describe_validation_error(exc: ValidationError, limit: int = 10) -> str:

@@ -27,6 +27,14 @@ class TransientError(Exception):
         self.give_up_after = give_up_after
 
 
+class LoginRefused(Exception):
+    """ICAT refuses PACER's own login (wrong credentials, unknown authenticator).
+
+    Not the message's fault: no message may be burnt on it. Workers put their task back,
+    without counting an attempt, until ICAT accepts the login again.
+    """
+
+
 class DeadLettered(Exception):
     """Raised by a task after it has put its message in the dead-letter queue.
 

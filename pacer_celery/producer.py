@@ -14,8 +14,7 @@ from typing import Any
 
 from kombu import Connection, Producer
 
-from pacer_celery import topology
-from pacer_celery.errors import ConfigurationError
+from pacer_celery import bridges, topology
 from pacer_celery.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -65,9 +64,7 @@ class PacerProducer:
         """
         if self.settings.producer_disabled:
             raise PublishError("publishing is disabled (PACER_PRODUCER_DISABLED=true)")
-        routing_key = self.settings.routing_key_for(message_type)
-        if routing_key is None:
-            raise ConfigurationError(f"unknown message type {message_type!r}")
+        routing_key = bridges.bridge_for(message_type).routing_key_in(self.settings)
         if isinstance(payload, (dict, list)):
             body, content_type = json.dumps(payload).encode("utf-8"), JSON
         else:

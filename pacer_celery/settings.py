@@ -6,7 +6,10 @@ The original PACER's variable names are kept (``PACER_RMQ_HOST``, ...). Secrets 
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from pathlib import Path
+from urllib.parse import quote
 from typing import Annotated
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
@@ -40,10 +43,13 @@ class Settings(BaseSettings):
     rmq_virtual_host: str = "/"
     rmq_use_tls: bool = False
     rmq_exchange: Name = "pacer"
-    rmq_users_routing_key: Name = "uos.users"
-    rmq_proposals_routing_key: Name = "uos.proposals"
-    rmq_datasets_routing_key: Name = "daq.datasets"
-    rmq_datafiles_routing_key: Name = "daq.datafiles"
+    #: Overrides of the routing keys PACER's own bridges name (uos.users, ...).
+    rmq_users_routing_key: Name | None = None
+    rmq_proposals_routing_key: Name | None = None
+    rmq_datasets_routing_key: Name | None = None
+    rmq_datafiles_routing_key: Name | None = None
+    #: Overrides for any message type, a facility's too: {"sample-update": "uos.samples"}.
+    rmq_routing_keys: dict[str, Name] = {}
     #: A URL that overrides the RMQ_* parts, e.g. ``memory://`` for the demo.
     broker_url: SecretStr | None = None
 
@@ -63,6 +69,18 @@ class Settings(BaseSettings):
     strict_parameters: bool = True
     #: Disables publishing from the producer explicitly (the original's TESTING_MODE).
     producer_disabled: bool = False
+
+    # The journal
+    #: SQLAlchemy URL (postgresql://... or sqlite:///PATH); default: journal.default_url().
+    journal_url: SecretStr | None = None
+    #: A message that should be moving but shows no sign of it for this long is re-dispatched.
+    stalled_after_seconds: float = Field(default=300.0, gt=0)
+    max_redispatch: int = Field(default=3, ge=0, le=100)
+    sweep_interval_seconds: float = Field(default=30.0, gt=0)
+    #: How long a worker's hold on a message (and its object's lock) lasts unless renewed.
+    step_lease_seconds: float = Field(default=30.0, ge=1)
+    #: Starts of one step attempt (each ended by its worker dying) before it is dead-lettered.
+    max_worker_losses: int = Field(default=3, ge=1, le=100)
 
     # ICAT
     icat_server_url: str | None = Field(default=None, validation_alias=_icat("ICAT_SERVER_URL"))
@@ -86,30 +104,46 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty (use '/' for the default virtual host)")
         return value
 
-    def routing_key_for(self, message_type: str) -> str | None:
-        """The configured routing key of a message type of messages.md, if it is one."""
-        return {
+    def routing_key_for(self, message_type: str, default: str | None) -> str | None:
+        """A message type's routing key: a setting's if one is set, else ``default``
+        (the one its bridge names)."""
+        named = {
             "user-update": self.rmq_users_routing_key,
             "proposal-update": self.rmq_proposals_routing_key,
             "dataset-ingestion": self.rmq_datasets_routing_key,
             "datafile-ingestion": self.rmq_datafiles_routing_key,
         }.get(message_type)
+        return named or self.rmq_routing_keys.get(message_type) or default
+
+    def bridge_module_names(self) -> list[str]:
+        return [m.strip() for m in self.bridge_modules.split(",") if m.strip()]
 
     def broker(self) -> str:
         """The broker URL, secrets included: pass it to kombu/Celery, never to a log."""
         if self.broker_url is not None:
             return self.broker_url.get_secret_value()
-        from urllib.parse import quote
-
         scheme = "amqps" if self.rmq_use_tls else "amqp"
         user = quote(self.rmq_username, safe="")
         password = quote(self.rmq_password.get_secret_value(), safe="")
         vhost = quote(self.rmq_virtual_host, safe="")
         return f"{scheme}://{user}:{password}@{self.rmq_host}:{self.rmq_port}/{vhost}"
 
+    def journal(self) -> str:
+        """The journal's database URL, secrets included: never pass it to a log."""
+        if self.journal_url is not None:
+            return self.journal_url.get_secret_value()
+        return default_journal_url()
+
     def redacted(self) -> dict[str, object]:
         """Settings as shown to people: secrets masked, URLs without passwords."""
         return self.model_dump(mode="json")
+
+
+def default_journal_url() -> str:
+    """A SQLite file in the user's state directory: ``$XDG_STATE_HOME/pacer/journal.sqlite``
+    (``~/.local/state/pacer/journal.sqlite`` without XDG_STATE_HOME)."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return f"sqlite:///{Path(state) / 'pacer' / 'journal.sqlite'}"
 
 
 @lru_cache(maxsize=1)

@@ -9,6 +9,9 @@ from pacer_celery.settings import Settings
 
 DEAD_LETTER_QUEUE = "pacer.dlq"
 TASK_QUEUE = "pacer.tasks"
+#: Task messages a worker rejected (a task it does not know, a message not in its journal):
+#: RabbitMQ dead-letters them here, and the bridges turn each into a dead letter.
+REJECTED_TASK_QUEUE = "pacer.tasks.rejected"
 
 
 def exchange(settings: Settings) -> Exchange:
@@ -26,4 +29,18 @@ def dead_letter_queue() -> Queue:
 
 
 def task_queue() -> Queue:
-    return Queue(TASK_QUEUE, durable=True)
+    # A rejected task message (requeue=False) must not vanish: RabbitMQ moves it to the
+    # rejected-task queue. An existing pacer.tasks declared without these arguments has
+    # to be deleted once (see the README's upgrade note).
+    return Queue(
+        TASK_QUEUE,
+        durable=True,
+        queue_arguments={
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": REJECTED_TASK_QUEUE,
+        },
+    )
+
+
+def rejected_task_queue() -> Queue:
+    return Queue(REJECTED_TASK_QUEUE, durable=True)

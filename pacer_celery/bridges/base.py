@@ -5,6 +5,7 @@ Subclasses declare what the original PACER's consumers declared::
     class DatasetsBridge(PacerBridge):
         dashboard_message_type = "dataset-ingestion"
         queue = "pacer.datasets"
+        routing_key = "daq.datasets"
         model = DatasetMessage
         reject_msg_at_first_callback_error = True
 
@@ -12,34 +13,33 @@ Subclasses declare what the original PACER's consumers declared::
 
         @callback_order(1)
         def create_dataset(self, message):
-            return tasks.datasets.create_dataset.s()
+            return datasets.create_dataset
 
-Each callback returns the signature (or the step) of one link; the base class adds the
-message's id, type, source and identifiers (the dashboard's kwargs), the envelope and the
-failure mode, then appends ``finish_message``.
+Each callback returns the step of one link, or ``step.s(**params)`` to give the step
+keyword arguments of its own. A step is named, not imported: ``steps("datasets")`` stands
+for the steps of that group, so the bridge side never loads the worker's code (nor
+python-icat); a facility's one-module message type may return its step functions too.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 from celery import chain
-from celery.canvas import Signature
 
+from pacer_celery import chains
+from pacer_celery.chains import StepCall
 from pacer_celery.envelope import Envelope
-from pacer_celery.errors import InvalidMessage
+from pacer_celery.errors import ConfigurationError, InvalidMessage
 from pacer_celery.models.base import PacerModel
 from pacer_celery.report import new_report
-from pacer_celery.steps import Step, finish_message
-from pacer_celery.topology import TASK_QUEUE
+from pacer_celery.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-#: Keyword names the dashboard kwargs already use; identifiers may not take them.
-RESERVED = frozenset({"message_id", "message_type", "source", "envelope", "fail_fast", "params"})
-MAX_IDENTIFIER_CHARS = 255
 
 
 def callback_order(position: int) -> Callable[[Callable], Callable]:
@@ -58,19 +58,64 @@ def callback(func: Callable) -> Callable:
     return func
 
 
+class steps:  # noqa: N801 - reads as a namespace: ``datasets = steps("datasets")``
+    """The steps of one group, by name: ``steps("datasets").create_dataset`` is the
+    step registered as ``@step("datasets.create_dataset")``."""
+
+    def __init__(self, group: str) -> None:
+        self._group = group
+
+    def __getattr__(self, name: str) -> StepCall:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return StepCall(f"{self._group}.{name}")
+
+
+@dataclass(frozen=True)
+class Validated:
+    """What a bridge learnt of a message: the model, and how the journal files it."""
+
+    message: PacerModel
+    identifiers: dict[str, str]
+    object_key: str | None
+    version_at: datetime | None
+
+
 class PacerBridge:
     dashboard_message_type: ClassVar[str]
     queue: ClassVar[str]
     model: ClassVar[type[PacerModel]]
     reject_msg_at_first_callback_error: ClassVar[bool] = True
-    #: Routing key when no setting names one (see Settings.routing_key_for).
+    #: The routing key its producers publish with; a setting may override it
+    #: (``Settings.routing_key_for``).
     routing_key: ClassVar[str | None] = None
+    #: How messages of one object are ordered (see journal.ordering): ``"newest"``, the
+    #: newest message wins and older ones are superseded; ``"append"``, messages only
+    #: add to the object, so none is superseded (they still never interleave).
+    ordering: ClassVar[str] = "newest"
 
     def get_message_object_identifiers(
         self, message: PacerModel, shared_obj_identifiers: Mapping[str, Any] = {}  # noqa: B006
     ) -> dict[str, Any]:
         """The objects this message concerns, for the dashboard's search."""
         return dict(shared_obj_identifiers)
+
+    def get_ordering_key(self, message: PacerModel) -> str | None:
+        """The object whose newest message wins, or None for messages that need no order."""
+        return None
+
+    def get_version_time(self, message: PacerModel) -> datetime | None:
+        """The source's time of this version of the object, if the message carries one
+        (``updated_at``); without it, the order PACER received messages in decides."""
+        return getattr(message, "updated_at", None)
+
+    @classmethod
+    def routing_key_in(cls, settings: Settings) -> str:
+        """The routing key in effect: a setting's, else the class's own."""
+        key = settings.routing_key_for(cls.dashboard_message_type, cls.routing_key)
+        if not key:
+            raise ConfigurationError(f"{cls.__name__} names no routing_key and no setting gives one")
+        return key
 
     @classmethod
     def callbacks(cls) -> list[str]:
@@ -83,71 +128,49 @@ class PacerBridge:
             found.append((order is None, order or 0, name))
         return [name for *_, name in sorted(found)]
 
-    def build_chain(self, envelope: Envelope) -> chain:
-        """Validate the message and return its chain; raises InvalidMessage.
+    def validate(self, envelope: Envelope) -> Validated:
+        """Parse and validate the message, and work out how it is filed; raises
+        InvalidMessage.
 
-        A bug in a subclass (identifiers, callbacks) becomes an InvalidMessage too: the
-        message is dead-lettered with the error, to be replayed once the bug is fixed.
+        A bug in a subclass (identifiers, ordering key) becomes an InvalidMessage too:
+        the message is dead-lettered with the error, to be replayed once it is fixed.
         """
         message = envelope.parse(self.model)
         try:
-            return self._chain(envelope, message)
+            return Validated(
+                message=message,
+                identifiers=chains.identifiers(self.get_message_object_identifiers(message)),
+                object_key=self.get_ordering_key(message),
+                version_at=self.get_version_time(message),
+            )
         except Exception as exc:  # noqa: BLE001
-            logger.exception("message %s: bridge failed to build its chain", envelope.message_id)
+            logger.exception("message %s: bridge %s failed on it", envelope.message_id, type(self).__name__)
             raise InvalidMessage(f"bridge error: {type(exc).__name__}: {exc}") from exc
 
-    def _chain(self, envelope: Envelope, message: PacerModel) -> chain:
-        dashboard = {
-            "message_id": envelope.message_id,
-            "message_type": self.dashboard_message_type,
-            "source": envelope.source,
-            **self._identifiers(message),
-        }
-        hidden = {"envelope": envelope.to_dict()}
-        links = []
-        for name in self.callbacks():
-            link = _as_signature(getattr(self, name)(message))
-            links.append(self._link(link.task, dashboard, {
-                **hidden,
-                "fail_fast": self.reject_msg_at_first_callback_error,
-                "params": dict(link.kwargs),
-            }))
-        links.append(self._link(finish_message.name, dashboard, hidden))
-        # The bridge never waits for results: without ignore_result, Celery's Redis backend
-        # would subscribe the bridge to a result channel per message, and never let go.
-        links[0] = links[0].clone(args=(new_report(envelope.message_id),), ignore_result=True)
-        return chain(*links)
+    def calls(self, message: PacerModel) -> list[StepCall]:
+        """The steps of the message's chain, in order."""
+        return [_as_call(getattr(self, name)(message)) for name in self.callbacks()]
 
-    def _identifiers(self, message: PacerModel) -> dict[str, Any]:
-        identifiers = self.get_message_object_identifiers(message)
-        clash = RESERVED.intersection(identifiers)
-        if clash:
-            raise TypeError(f"{type(self).__name__}: identifiers may not be named {sorted(clash)}")
-        # Identifiers are search keys, not payloads: plain, short values.
-        return {
-            key: value if isinstance(value, (int, float, bool)) or value is None
-            else str(value)[:MAX_IDENTIFIER_CHARS]
-            for key, value in identifiers.items()
-        }
-
-    @staticmethod
-    def _link(task_name: str, dashboard: dict[str, Any], hidden: dict[str, Any]) -> Signature:
-        return Signature(
-            task_name,
-            kwargs={**dashboard, **hidden},
-            options={
-                "queue": TASK_QUEUE,
-                # An unroutable task message raises instead of vanishing.
-                "mandatory": True,
-                # Flower shows and searches this repr: ids and identifiers, no payload.
-                "kwargsrepr": repr(dashboard),
-            },
+    def build_chain(
+        self, message_id: str, source: str, validated: Validated, dispatch: int
+    ) -> chain:
+        """The chain for dispatch number ``dispatch`` of a validated message."""
+        head = chains.Link(
+            message_id=message_id,
+            message_type=self.dashboard_message_type,
+            source=source,
+            identifiers=validated.identifiers,
+            dispatch=dispatch,
+            fail_fast=self.reject_msg_at_first_callback_error,
+            supersedable=validated.object_key is not None and self.ordering == "newest",
         )
+        return chains.build(head, self.calls(validated.message), new_report(message_id))
 
 
-def _as_signature(link: Signature | Step) -> Signature:
-    if isinstance(link, Step):
-        return link.s()
-    if isinstance(link, Signature):
+def _as_call(link: Any) -> StepCall:
+    if isinstance(link, StepCall):
         return link
-    raise TypeError(f"a callback must return a step or its signature, not {type(link).__name__}")
+    call = getattr(link, "call", None)  # a step function made with @step
+    if callable(call):
+        return call()
+    raise TypeError(f"a callback must return a step or step.s(...), not {type(link).__name__}")

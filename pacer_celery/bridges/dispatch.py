@@ -1,20 +1,27 @@
-"""Publishing chains with publisher confirms collected per batch, not per message.
+"""Publishing for a bridge: chains and dead letters on a channel of its own, with
+publisher confirms awaited per batch.
 
-Waiting for RabbitMQ's confirm of each chain before taking the next message costs a round
-trip (and, for persistent messages, a disk sync) per message. Here a bridge publishes the
-chains of several messages and then waits once: an input is acked only after the publish
-of its own chain is confirmed; a nacked or returned one is given back, never acked.
+Waiting for each confirm would cost a broker round trip per message; so everything a
+bridge publishes goes out on one confirm-mode channel, the broker's acks (or nacks) come
+back for many at once, and each input is settled by its own publish's confirm: acked
+when confirmed, given back when refused, returned, or never confirmed.
+
+Nothing here retries: a publish that fails leaves its channel for dead. The caller gives
+back every input not yet confirmed, and the next publish opens a fresh connection, so a
+reconnect never carries a producer over to a channel without confirms.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from celery import chain
 from kombu import Connection, Producer
 from kombu.message import Message
 
-from pacer_celery.settings import Settings
+from pacer_celery import chains
+from pacer_celery.deadletters import DeadLetter
 
 #: Inputs per batch, and how long a partial batch may wait, at most, for more.
 BATCH_SIZE = 50
@@ -22,45 +29,30 @@ BATCH_SECONDS = 0.05
 CONFIRM_TIMEOUT_SECONDS = 30.0
 
 
-class ConfirmedDispatch:
-    def __init__(self, settings: Settings, event_dispatcher: object) -> None:
-        # Confirms are selected by hand below: kombu's confirm_publish would wait per publish.
-        self.connection = Connection(settings.broker())
+class ConfirmedPublisher:
+    def __init__(self, broker_url: str, event_dispatcher: object) -> None:
+        self.broker_url = broker_url
         self.event_dispatcher = event_dispatcher
+        self.connection: Connection | None = None
         self.producer: Producer | None = None
+        self.confirms = True
+        self.next_tag = 1
         self.unconfirmed: dict[int, Message] = {}
         self.confirmed: list[Message] = []
         self.refused: list[Message] = []
-        self.next_tag = 1
-        self.confirms = True
-        self.started: float | None = None
 
-    def publish(self, flow: chain, message: Message) -> None:
-        """Publish ``flow`` for the input ``message``; raises if the publish itself fails."""
-        if self.producer is None:
-            self._open()
-        if self.started is None:
-            self.started = time.monotonic()
-        # What chain.apply_async sends, but on this producer (it would not pass one on):
-        # the first link, carrying the others in the order the worker pops them.
-        first, *rest = flow.tasks
-        first.apply_async(
-            producer=self.producer,
-            event_dispatcher=self.event_dispatcher,
-            chain=list(reversed(rest)),
-        )
-        if self.confirms:
-            self.unconfirmed[self.next_tag] = message
-            self.next_tag += 1
-        else:
-            self.confirmed.append(message)
+    def publish_chain(self, flow: chain, input: Message) -> None:
+        """Publish ``flow`` for ``input``; raises if the publish itself fails."""
+        producer = self._ready()
+        # retry=False: Celery's publish retry would reconnect onto a channel without
+        # confirms and our handlers (see the module's doc).
+        chains.send(flow, producer, event_dispatcher=self.event_dispatcher, retry=False)
+        self._sent(input)
 
-    @property
-    def due(self) -> bool:
-        waiting = len(self.unconfirmed) + len(self.confirmed)
-        if not waiting:
-            return False
-        return waiting >= BATCH_SIZE or time.monotonic() - self.started >= BATCH_SECONDS
+    def publish_letter(self, letter: DeadLetter, input: Message) -> None:
+        """Publish ``letter`` to ``pacer.dlq`` for ``input``; raises if the publish fails."""
+        self._ready().publish(**letter.publish_arguments())
+        self._sent(input)
 
     def settle(self) -> tuple[list[Message], list[Message]]:
         """Wait for the confirms of everything published: (confirmed, refused) inputs.
@@ -76,41 +68,49 @@ class ConfirmedDispatch:
         if self.unconfirmed:
             self.refused.extend(self.unconfirmed.values())
             self.unconfirmed.clear()
-            self.reset()  # the broker's tags and ours may no longer agree: a new channel
+            self.close()  # the broker's tags and ours may no longer agree: start afresh
         confirmed, refused = self.confirmed, self.refused
-        self.confirmed, self.refused, self.started = [], [], None
+        self.confirmed, self.refused = [], []
         return confirmed, refused
 
-    def give_up(self) -> list[Message]:
-        """Everything published but not confirmed, after a publish failed; starts afresh."""
-        pending = [*self.unconfirmed.values()]
+    def abandon(self) -> tuple[list[Message], list[Message]]:
+        """After a failed publish: (confirmed, not confirmed) inputs; starts afresh."""
+        confirmed, pending = self.confirmed, [*self.refused, *self.unconfirmed.values()]
+        self.confirmed, self.refused = [], []
         self.unconfirmed.clear()
-        self.reset()
-        return pending
-
-    def reset(self) -> None:
-        if self.producer is not None:
-            try:
-                self.producer.channel.close()
-            except Exception:  # noqa: BLE001 - a broken channel is being thrown away anyway
-                pass
-        self.producer, self.next_tag = None, 1
+        self.close()
+        return confirmed, pending
 
     def close(self) -> None:
-        self.reset()
-        self.connection.release()
+        if self.connection is not None:
+            try:
+                self.connection.release()
+            except Exception:  # noqa: BLE001 - a broken connection is being thrown away anyway
+                pass
+        self.connection = self.producer = None
+        self.next_tag = 1
 
-    def _open(self) -> None:
-        channel = self.connection.channel()
-        # In-process transports (the demo's memory://) have no publisher confirms: there a
-        # publish that returned is as good as confirmed.
-        self.confirms = hasattr(channel, "confirm_select")
+    def _sent(self, input: Message) -> None:
         if self.confirms:
-            channel.confirm_select()
-        channel.events["basic_ack"].add(self._on_ack)
-        channel.events["basic_nack"].add(self._on_nack)
-        channel.events["basic_return"].add(self._on_return)
-        self.producer = Producer(channel)
+            self.unconfirmed[self.next_tag] = input
+            self.next_tag += 1
+        else:
+            self.confirmed.append(input)
+
+    def _ready(self) -> Producer:
+        if self.producer is None:
+            self.connection = Connection(self.broker_url, connect_timeout=10)
+            channel = self.connection.channel()
+            # In-process transports (the demo's memory://) have no publisher confirms:
+            # there a publish that returned is as good as confirmed.
+            self.confirms = hasattr(channel, "confirm_select")
+            if self.confirms:
+                channel.confirm_select()
+            channel.events["basic_ack"].add(self._on_ack)
+            channel.events["basic_nack"].add(self._on_nack)
+            channel.events["basic_return"].add(self._on_return)
+            self.producer = Producer(channel)
+        return self.producer
 
     def _settled(self, tag: int, multiple: bool) -> list[Message]:
         tags = [t for t in self.unconfirmed if t <= tag] if multiple else [tag]
@@ -122,8 +122,8 @@ class ConfirmedDispatch:
     def _on_nack(self, tag: int, multiple: bool) -> None:
         self.refused.extend(self._settled(tag, multiple))
 
-    def _on_return(self, *args: object) -> None:
-        # An unroutable chain (its task queue is gone): RabbitMQ still acks it after the
-        # return, so the whole batch is given back rather than risk acking a lost one.
+    def _on_return(self, *args: Any) -> None:
+        # Unroutable (its queue is gone): RabbitMQ still acks it after the return, so
+        # the whole batch is given back rather than risk acking a lost one.
         self.refused.extend(self.unconfirmed.values())
         self.unconfirmed.clear()

@@ -1,19 +1,13 @@
 """python-icat's exceptions as PACER's: what a retry may fix (TransientError) and what it
-cannot (PermanentError). Steps that talk to ICAT are wrapped with ``icat_errors``."""
+cannot (PermanentError). The worker runtime classifies what steps that take the ICAT
+client raise; commands classify what they meet."""
 
 from __future__ import annotations
-
-import functools
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
 
 import icat.exception as icat_exc
 from suds.transport import TransportError
 
 from pacer_celery.errors import PermanentError, TransientError
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 #: HTTP statuses that say "later" rather than "never".
 _RETRYABLE_HTTP = {408, 429}
@@ -23,7 +17,7 @@ def classify(exc: BaseException) -> BaseException:
     """The PACER error for a python-icat (or suds) exception; other exceptions unchanged."""
     if isinstance(exc, icat_exc.ICATSessionError):
         # Expired, or gone with an ICAT restart; the session module logs in again on the
-        # next attempt (see icat_errors).
+        # next attempt (the runtime discards the session).
         return TransientError(f"ICAT session no longer valid: {exc.message}")
     if isinstance(exc, icat_exc.ICATInternalError):
         return TransientError(f"ICAT internal error: {exc.message}")
@@ -43,20 +37,3 @@ def classify(exc: BaseException) -> BaseException:
     if isinstance(exc, (OSError, TimeoutError)):
         return TransientError(f"cannot reach ICAT: {type(exc).__name__}: {exc}")
     return exc
-
-
-def icat_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Run ``func`` with python-icat's exceptions raised as PACER's."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except (icat_exc.ServerError, TransportError, OSError) as exc:
-            if isinstance(exc, icat_exc.ICATSessionError):
-                from pacer_celery.icat import session
-
-                session.discard(kwargs.get("icat"))
-            raise classify(exc) from exc
-
-    return wrapper

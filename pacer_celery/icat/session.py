@@ -1,8 +1,10 @@
 """The process's ICAT session: one logged-in python-icat client per worker process.
 
-The client is created when a worker process starts (or at first use elsewhere) and kept:
-logging in for every task would load ICAT's authenticators for nothing. It is refreshed before its session expires, and replaced by a
-new login when ICAT no longer knows the session (an ICAT restart, say).
+The client is created when a worker process starts (``worker.process``) or at first use,
+and kept: logging in for every task would load ICAT's authenticators for nothing. It is
+refreshed before its session expires, and replaced by a new login when ICAT no longer
+knows the session (an ICAT restart, say). ICAT refusing the login itself raises
+LoginRefused: retrying a message cannot fix PACER's credentials.
 """
 
 from __future__ import annotations
@@ -14,11 +16,9 @@ from urllib.parse import urlparse
 
 import icat
 import icat.exception as icat_exc
-from celery.signals import worker_process_init
 from suds.transport import TransportError
 
-from pacer_celery.errors import ConfigurationError, PermanentError, TransientError
-from pacer_celery.icat import schema_lookup
+from pacer_celery.errors import ConfigurationError, LoginRefused
 from pacer_celery.icat.errors import classify
 from pacer_celery.settings import Settings, get_settings
 
@@ -96,8 +96,6 @@ def _refresh(current: icat.Client) -> None:
 def _login(settings: Settings) -> icat.Client:
     if not settings.icat_server_url:
         raise ConfigurationError("ICAT_SERVER_URL is not set")
-    # Datasets of thousands of files: suds' per-element schema lookups would dominate.
-    schema_lookup.install()
     new = icat.Client(service_url(settings.icat_server_url), checkCert=settings.icat_check_cert)
     _login_into(new, settings)
     return new
@@ -114,18 +112,9 @@ def _login_into(target: icat.Client, settings: Settings) -> None:
                 "password": settings.icat_auth_password.get_secret_value(),
             },
         )
-    except icat_exc.ICATSessionError as exc:
-        # Wrong credentials look like this too; retrying lets an operator fix them.
-        raise TransientError(
-            f"ICAT login as {settings.icat_auth_plugin}/{settings.icat_auth_username} failed: {exc.message}"
+    except (icat_exc.ICATSessionError, icat_exc.ICATNoObjectError, icat_exc.ICATParameterError) as exc:
+        # Wrong credentials, an unknown authenticator: only an operator can fix them.
+        raise LoginRefused(
+            f"ICAT refuses PACER's login as {settings.icat_auth_plugin}/{settings.icat_auth_username}: {exc.message}"
         ) from exc
     logger.info("logged in to ICAT as %s", target.getUserName())
-
-
-@worker_process_init.connect
-def _log_in_at_process_start(**_: object) -> None:
-    """A worker process logs in when it starts, not when its first message arrives."""
-    try:
-        client()
-    except (ConfigurationError, TransientError, PermanentError) as exc:
-        logger.warning("no ICAT session at worker start (%s); steps will log in when they run", exc)

@@ -2,13 +2,17 @@
 their parameters and their file counts.
 
 dataset-ingestion runs create_dataset → register_datafiles → upsert_parameters →
-finalize; datafile-ingestion runs add_datafiles → finalize_datafiles on an existing
-dataset. Every step is idempotent: a redelivered or replayed message converges.
+finalize; datafile-ingestion runs add_datafiles → finalize on an existing dataset. Every
+step is idempotent: a redelivered or replayed message converges.
+
+The first step finds the dataset; the later ones take its id from ``earlier`` (the
+results of the message's earlier steps) rather than searching for it again. Called on
+their own (tests, scripts), they look it up themselves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,56 +22,31 @@ from pacer_celery.errors import PermanentError, TransientError
 from pacer_celery.icat import parameters, reference
 from pacer_celery.icat.beans import BeanMaker
 from pacer_celery.icat.changes import reference_to, update_changed
-from pacer_celery.icat.errors import icat_errors
 from pacer_celery.icat.query import query, search, search_in, search_one
 from pacer_celery.models.datasets import Datafile, DatafileMessage, DatasetMessage
 from pacer_celery.settings import get_settings
-from pacer_celery.steps import step
+from pacer_celery.worker import step
 
 DatasetRef = DatasetMessage | DatafileMessage
-
-#: How often finalize recounts when datafiles arrive while it counts.
-FINALIZE_ROUNDS = 3
+Earlier = Mapping[str, Any]
 
 
 @step("datasets.create_dataset")
-@icat_errors
-def create_dataset(message: DatasetMessage, icat: icat.Client) -> dict[str, Any]:
+def create_dataset(message: DatasetMessage, client: icat.Client) -> dict[str, Any]:
     """The Dataset exists with the message's values, its Sample and a DatasetInstrument.
 
     All reference data the message names (instrument, types, formats, parameter types)
     is checked first, so a message that can never be ingested changes nothing in ICAT.
     """
-    instrument = reference.instrument(icat, message.instrument)
-    dataset_type = reference.dataset_type(icat, message.type)
-    _formats(icat, message.datafiles)
-    parameters.resolve(icat, message.parameters, strict=get_settings().strict_parameters)
-    investigation = find_investigation(icat, message)
-    sample = _ensure_sample(icat, investigation, message.sample.name) if message.sample else None
-    wanted = {
-        "type": dataset_type,
-        "description": message.description,
-        "location": message.location,
-        "startDate": message.start_date,
-        "endDate": message.end_date,
-        "complete": message.complete,
-        "sample": sample,
-    }
-    dataset = _find_dataset(icat, investigation, message.dataset)
-    if dataset is None:
-        dataset = icat.new("Dataset", investigation=investigation, name=message.dataset, **wanted)
-        dataset.create()
-        created, changed = True, sorted(wanted)
-    else:
-        created, changed = False, update_changed(dataset, wanted)
-    linked = search_one(
-        icat, "DatasetInstrument", where={"dataset.id": dataset.id, "instrument.id": instrument.id}
-    )
-    if linked is None:
-        icat.new("DatasetInstrument", dataset=dataset, instrument=instrument).create()
+    instrument, dataset_type = _checked_reference(client, message)
+    investigation = find_investigation(client, message)
+    sample = _ensure_sample(client, investigation, message.sample.name) if message.sample else None
+    dataset, created, changed = _upsert_dataset(client, investigation, message, dataset_type, sample)
+    _link_instrument(client, dataset, instrument)
     return {
         "investigation": f"{investigation.name}/{investigation.visitId}",
         "dataset": message.dataset,
+        "dataset_id": dataset.id,
         "created": created,
         "changed": changed,
         "ignored_fields": message.ignored_fields,
@@ -75,36 +54,39 @@ def create_dataset(message: DatasetMessage, icat: icat.Client) -> dict[str, Any]
 
 
 @step("datasets.register_datafiles")
-@icat_errors
 def register_datafiles(
-    message: DatasetMessage, icat: icat.Client, chunk_size: int | None = None
+    message: DatasetMessage, client: icat.Client, earlier: Earlier | None = None, chunk_size: int | None = None
 ) -> dict[str, int]:
     """The message's datafiles exist in the dataset (new ones created, changed ones updated)."""
-    return _register(icat, _required_dataset(icat, message), message.datafiles, chunk_size)
+    return _register(client, _dataset_id(client, message, earlier), message.datafiles, chunk_size)
 
 
 @step("datasets.upsert_parameters")
-@icat_errors
 def upsert_parameters(
-    message: DatasetMessage, icat: icat.Client, strict: bool | None = None
+    message: DatasetMessage, client: icat.Client, earlier: Earlier | None = None, strict: bool | None = None
 ) -> dict[str, Any]:
     """The dataset has the message's parameters, one DatasetParameter per type."""
     strict = get_settings().strict_parameters if strict is None else strict
-    resolved, skipped = parameters.resolve(icat, message.parameters, strict=strict)
-    dataset = _required_dataset(icat, message)
+    resolved, skipped = parameters.resolve(client, message.parameters, strict=strict)
+    dataset_id = _dataset_id(client, message, earlier)
     existing = {
         row.type.id: row
-        for row in search(icat, "DatasetParameter", where={"dataset.id": dataset.id}, includes="1")
+        for row in search(client, "DatasetParameter", where={"dataset.id": dataset_id}, includes=["type"])
     }
+    new_parameter = BeanMaker(client, "DatasetParameter")
+    in_dataset = BeanMaker(client, "Dataset")(id=dataset_id)
     new, updated = [], 0
     for parameter in resolved:
         row = existing.get(parameter.type.id)
         if row is None:
-            new.append(icat.new("DatasetParameter", dataset=dataset, type=parameter.type, **parameter.values))
-        elif update_changed(row, parameter.values):
-            updated += 1
+            new.append(new_parameter(dataset=in_dataset, type=reference_to(client, parameter.type), **parameter.values))
+        else:
+            # An update needs the row's ONE relations, or ICAT sets them to null.
+            row.dataset = in_dataset
+            if update_changed(row, parameter.values):
+                updated += 1
     if new:
-        icat.createMany(new)
+        client.createMany(new)
     return {
         "created": len(new),
         "updated": updated,
@@ -114,29 +96,28 @@ def upsert_parameters(
 
 
 @step("datasets.finalize")
-@icat_errors
-def finalize(message: DatasetMessage, icat: icat.Client) -> dict[str, Any]:
+def finalize(message: DatasetMessage, client: icat.Client, earlier: Earlier | None = None) -> dict[str, Any]:
     """The dataset's fileCount and fileSize are those of its datafiles in ICAT."""
-    return _finalize(icat, _required_dataset(icat, message), complete=None)
+    return _finalize(client, _dataset(client, message, _known_id(earlier)), complete=None)
 
 
 @step("datafiles.add_datafiles")
-@icat_errors
 def add_datafiles(
-    message: DatafileMessage, icat: icat.Client, chunk_size: int | None = None
-) -> dict[str, int]:
+    message: DatafileMessage, client: icat.Client, chunk_size: int | None = None
+) -> dict[str, Any]:
     """datafile-ingestion's files join their (existing) dataset."""
     # Reference data first: a message that can never succeed should not wait for its dataset.
-    reference.instrument(icat, message.instrument)
-    _formats(icat, message.datafiles)
-    return _register(icat, _required_dataset(icat, message), message.datafiles, chunk_size)
+    reference.instrument(client, message.instrument)
+    _formats(client, message.datafiles)
+    dataset = _dataset(client, message, None)
+    return {"dataset_id": dataset.id, **_register(client, dataset.id, message.datafiles, chunk_size)}
 
 
 @step("datafiles.finalize")
-@icat_errors
-def finalize_datafiles(message: DatafileMessage, icat: icat.Client) -> dict[str, Any]:
+def finalize_datafiles(message: DatafileMessage, client: icat.Client, earlier: Earlier | None = None) -> dict[str, Any]:
     """Counts as in ``finalize``, and the dataset's ``complete`` when the message gives it."""
-    return _finalize(icat, _required_dataset(icat, message), complete=message.complete)
+    dataset = _dataset(client, message, _known_id(earlier))
+    return _finalize(client, dataset, complete=message.complete)
 
 
 def find_investigation(client: icat.Client, message: DatasetRef) -> Any:
@@ -157,6 +138,44 @@ def find_investigation(client: icat.Client, message: DatasetRef) -> Any:
     )
 
 
+def _checked_reference(client: icat.Client, message: DatasetMessage) -> tuple[Any, Any]:
+    """The instrument and dataset type, once every name the message uses is known."""
+    instrument = reference.instrument(client, message.instrument)
+    dataset_type = reference.dataset_type(client, message.type)
+    _formats(client, message.datafiles)
+    parameters.resolve(client, message.parameters, strict=get_settings().strict_parameters)
+    return instrument, dataset_type
+
+
+def _upsert_dataset(
+    client: icat.Client, investigation: Any, message: DatasetMessage, dataset_type: Any, sample: Any
+) -> tuple[Any, bool, list[str]]:
+    """The dataset with every field the message sets (omitted ones become null)."""
+    wanted = {
+        "type": dataset_type,
+        "description": message.description,
+        "location": message.location,
+        "startDate": message.start_date,
+        "endDate": message.end_date,
+        "complete": message.complete,
+        "sample": sample,
+    }
+    dataset = _find_dataset(client, investigation, message.dataset)
+    if dataset is None:
+        dataset = client.new("Dataset", investigation=investigation, name=message.dataset, **wanted)
+        dataset.create()
+        return dataset, True, sorted(wanted)
+    return dataset, False, update_changed(dataset, wanted)
+
+
+def _link_instrument(client: icat.Client, dataset: Any, instrument: Any) -> None:
+    linked = search_one(
+        client, "DatasetInstrument", where={"dataset.id": dataset.id, "instrument.id": instrument.id}
+    )
+    if linked is None:
+        client.new("DatasetInstrument", dataset=dataset, instrument=instrument).create()
+
+
 def _visits(client: icat.Client, message: DatasetRef) -> list[Any]:
     where: dict[str, Any] = {"facility.id": reference.facility(client).id, "name": message.proposal}
     if message.visit is not None:
@@ -171,7 +190,25 @@ def _visits(client: icat.Client, message: DatasetRef) -> list[Any]:
     return candidates
 
 
-def _required_dataset(client: icat.Client, message: DatasetRef) -> Any:
+def _known_id(earlier: Earlier | None) -> int | None:
+    """The dataset's id as an earlier step of this message found it."""
+    for result in (earlier or {}).values():
+        if isinstance(result, Mapping) and isinstance(result.get("dataset_id"), int):
+            return result["dataset_id"]
+    return None
+
+
+def _dataset_id(client: icat.Client, message: DatasetRef, earlier: Earlier | None) -> int:
+    known = _known_id(earlier)
+    return known if known is not None else _dataset(client, message, None).id
+
+
+def _dataset(client: icat.Client, message: DatasetRef, dataset_id: int | None) -> Any:
+    """The message's dataset with its ONE relations (ready to be updated)."""
+    if dataset_id is not None:
+        found = search_one(client, "Dataset", where={"id": dataset_id}, includes="1")
+        if found is not None:
+            return found
     if isinstance(message, DatafileMessage) and message.visit is None:
         # No dataset start date to choose a visit by: the visit holding a dataset of
         # that name is the one.
@@ -190,8 +227,7 @@ def _required_dataset(client: icat.Client, message: DatasetRef) -> Any:
             )
         dataset = found[0] if found else None
     else:
-        investigation = find_investigation(client, message)
-        dataset = _find_dataset(client, investigation, message.dataset)
+        dataset = _find_dataset(client, find_investigation(client, message), message.dataset)
     if dataset is None:
         raise TransientError(
             f"dataset {message.dataset!r} of proposal {message.proposal} is not in ICAT yet "
@@ -222,12 +258,12 @@ def _formats(client: icat.Client, datafiles: Sequence[Datafile]) -> dict[str, An
 
 
 def _register(
-    client: icat.Client, dataset: Any, datafiles: Sequence[Datafile], chunk_size: int | None
+    client: icat.Client, dataset_id: int, datafiles: Sequence[Datafile], chunk_size: int | None
 ) -> dict[str, int]:
-    """Create or update ``datafiles`` in ``dataset``, ``chunk_size`` at a time; none deleted."""
+    """Create or update ``datafiles`` in the dataset, ``chunk_size`` at a time; none deleted."""
     size = chunk_size or get_settings().icat_chunk_size
     formats = {spec: reference_to(client, f) for spec, f in _formats(client, datafiles).items()}
-    in_dataset = reference_to(client, dataset)
+    in_dataset = BeanMaker(client, "Dataset")(id=dataset_id)
     new_datafile = BeanMaker(client, "Datafile")
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     for start in range(0, len(datafiles), size):
@@ -289,17 +325,13 @@ def _datafile_attributes(datafile: Datafile, formats: dict[str, Any]) -> dict[st
 
 
 def _finalize(client: icat.Client, dataset: Any, complete: bool | None) -> dict[str, Any]:
-    wanted: dict[str, Any] = {}
-    for _ in range(FINALIZE_ROUNDS):
-        wanted = _file_totals(client, dataset.id)
-        if complete is not None:
-            wanted["complete"] = complete
-        update_changed(dataset, wanted)
-        # Files registered by a concurrent message while we counted would be missed:
-        # count again, and stop once the count holds.
-        if _file_totals(client, dataset.id) == {k: wanted[k] for k in ("fileCount", "fileSize")}:
-            break
-    return {"dataset": str(dataset.name), **wanted}
+    # The dataset's lock (journal.ordering) keeps other messages of this dataset from
+    # adding files while it counts.
+    wanted: dict[str, Any] = _file_totals(client, dataset.id)
+    if complete is not None:
+        wanted["complete"] = complete
+    changed = update_changed(dataset, wanted)
+    return {"dataset": str(dataset.name), "changed": changed, **wanted}
 
 
 def _file_totals(client: icat.Client, dataset_id: int) -> dict[str, int]:

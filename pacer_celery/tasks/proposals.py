@@ -3,7 +3,7 @@ team and the team's access, as four idempotent steps run in this order."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -11,41 +11,47 @@ import icat
 
 from pacer_celery.errors import TransientError
 from pacer_celery.icat import reference
+from pacer_celery.icat.beans import BeanMaker
 from pacer_celery.icat.changes import update_changed
-from pacer_celery.icat.errors import icat_errors
 from pacer_celery.icat.query import search, search_in, search_one
 from pacer_celery.models.proposals import ProposalMessage
-from pacer_celery.steps import step
 from pacer_celery.tasks.users import icat_user_name
+from pacer_celery.worker import step
 
 #: The role of the InvestigationGroup that links a visit to its team's grouping.
 PARTICIPANT = "participant"
 
 
 @step("proposals.upsert_investigation")
-@icat_errors
-def upsert_investigation(message: ProposalMessage, icat: icat.Client) -> dict[str, Any]:
-    """The Investigation (facility, proposal, visit) exists with the message's values."""
-    facility = reference.facility(icat)
+def upsert_investigation(message: ProposalMessage, client: icat.Client) -> dict[str, Any]:
+    """The Investigation (facility, proposal, visit) exists with the message's values.
+
+    Every instrument the message names is checked first: a message that can never be
+    ingested changes nothing in ICAT.
+    """
+    facility = reference.facility(client)
+    _instruments(client, message)
     wanted = {
         "title": message.title,
         "summary": message.abstract,
-        "type": reference.investigation_type(icat, message.type),
+        "type": reference.investigation_type(client, message.type),
         "startDate": message.start_date,
         "endDate": message.end_date,
         "releaseDate": message.release_date or _default_release(facility, message),
         "doi": message.doi,
     }
-    investigation = find_investigation(icat, message)
+    investigation = find_investigation(client, message)
     if investigation is None:
-        icat.new(
+        investigation = client.new(
             "Investigation", facility=facility, name=message.proposal, visitId=message.visit, **wanted
-        ).create()
+        )
+        investigation.create()
         created, changed = True, sorted(wanted)
     else:
         created, changed = False, update_changed(investigation, wanted)
     return {
         "investigation": f"{message.proposal}/{message.visit}",
+        "investigation_id": investigation.id,
         "created": created,
         "changed": changed,
         "ignored_fields": message.ignored_fields,
@@ -53,41 +59,42 @@ def upsert_investigation(message: ProposalMessage, icat: icat.Client) -> dict[st
 
 
 @step("proposals.sync_instruments")
-@icat_errors
-def sync_instruments(message: ProposalMessage, icat: icat.Client) -> dict[str, Any]:
+def sync_instruments(
+    message: ProposalMessage, client: icat.Client, earlier: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """InvestigationInstrument rows are exactly the message's instruments."""
-    # Every name is checked before anything changes: an unknown one changes nothing.
-    wanted = {name: reference.instrument(icat, name) for name in dict.fromkeys(message.instruments)}
-    investigation = _required_investigation(icat, message)
+    wanted = _instruments(client, message)
+    investigation = _investigation(client, message, earlier)
     rows = search(
-        icat, "InvestigationInstrument", where={"investigation.id": investigation.id}, includes=["instrument"]
+        client, "InvestigationInstrument", where={"investigation.id": investigation.id}, includes=["instrument"]
     )
     present = {row.instrument.name for row in rows}
     extra = [row for row in rows if row.instrument.name not in wanted]
     missing = [
-        icat.new("InvestigationInstrument", investigation=investigation, instrument=instrument)
+        client.new("InvestigationInstrument", investigation=investigation, instrument=instrument)
         for name, instrument in wanted.items()
         if name not in present
     ]
-    _replace_rows(icat, missing, extra)
+    _replace_rows(client, missing, extra)
     return {"added": sorted(wanted.keys() - present), "removed": sorted(str(r.instrument.name) for r in extra)}
 
 
 @step("proposals.sync_team")
-@icat_errors
-def sync_team(message: ProposalMessage, icat: icat.Client) -> dict[str, Any]:
+def sync_team(
+    message: ProposalMessage, client: icat.Client, earlier: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """InvestigationUser rows are exactly the team's (user, role) pairs."""
-    investigation = _required_investigation(icat, message)
-    users = ensure_users(icat, message)
+    investigation = _investigation(client, message, earlier)
+    users = ensure_users(client, message)
     wanted = {(icat_user_name(m.username), m.role.value) for m in message.team}
-    rows = search(icat, "InvestigationUser", where={"investigation.id": investigation.id}, includes=["user"])
+    rows = search(client, "InvestigationUser", where={"investigation.id": investigation.id}, includes=["user"])
     present = {(row.user.name, row.role) for row in rows}
     extra = [row for row in rows if (row.user.name, row.role) not in wanted]
     missing = [
-        icat.new("InvestigationUser", investigation=investigation, user=users[name], role=role)
+        client.new("InvestigationUser", investigation=investigation, user=users[name], role=role)
         for name, role in sorted(wanted - present)
     ]
-    _replace_rows(icat, missing, extra)
+    _replace_rows(client, missing, extra)
     return {
         "added": [f"{name} as {role}" for name, role in sorted(wanted - present)],
         "removed": sorted(f"{r.user.name} as {r.role}" for r in extra),
@@ -95,31 +102,37 @@ def sync_team(message: ProposalMessage, icat: icat.Client) -> dict[str, Any]:
 
 
 @step("proposals.sync_access")
-@icat_errors
-def sync_access(message: ProposalMessage, icat: icat.Client) -> dict[str, Any]:
+def sync_access(
+    message: ProposalMessage, client: icat.Client, earlier: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The visit's Grouping, linked to it as participant, has exactly the team as members
     (nobody, once the proposal is cancelled)."""
-    investigation = _required_investigation(icat, message)
-    grouping = _ensure(icat, "Grouping", {"name": message.grouping_name})
+    investigation = _investigation(client, message, earlier)
+    grouping = _ensure(client, "Grouping", {"name": message.grouping_name})
     _ensure(
-        icat,
+        client,
         "InvestigationGroup",
         {"investigation.id": investigation.id, "grouping.id": grouping.id, "role": PARTICIPANT},
         investigation=investigation,
         grouping=grouping,
         role=PARTICIPANT,
     )
-    users = ensure_users(icat, message) if message.status == "scheduled" else {}
-    rows = search(icat, "UserGroup", where={"grouping.id": grouping.id}, includes=["user"])
+    users = ensure_users(client, message) if message.status == "scheduled" else {}
+    rows = search(client, "UserGroup", where={"grouping.id": grouping.id}, includes=["user"])
     present = {row.user.name for row in rows}
     extra = [row for row in rows if row.user.name not in users]
-    missing = [icat.new("UserGroup", grouping=grouping, user=user) for name, user in users.items() if name not in present]
-    _replace_rows(icat, missing, extra)
+    missing = [client.new("UserGroup", grouping=grouping, user=user) for name, user in users.items() if name not in present]
+    _replace_rows(client, missing, extra)
     return {
         "grouping": message.grouping_name,
         "added": sorted(str(name) for name in users.keys() - present),
         "removed": sorted(str(r.user.name) for r in extra),
     }
+
+
+def _instruments(client: icat.Client, message: ProposalMessage) -> dict[str, Any]:
+    """The message's instruments by name; PermanentError for the first unknown one."""
+    return {name: reference.instrument(client, name) for name in dict.fromkeys(message.instruments)}
 
 
 def find_investigation(client: icat.Client, message: ProposalMessage) -> Any | None:
@@ -149,7 +162,11 @@ def ensure_users(client: icat.Client, message: ProposalMessage) -> dict[str, Any
     return users
 
 
-def _required_investigation(client: icat.Client, message: ProposalMessage) -> Any:
+def _investigation(client: icat.Client, message: ProposalMessage, earlier: Mapping[str, Any] | None) -> Any:
+    """The visit's Investigation: by the id the first step found, else looked up."""
+    found = (earlier or {}).get("proposals.upsert_investigation") or {}
+    if isinstance(found.get("investigation_id"), int):
+        return BeanMaker(client, "Investigation")(id=found["investigation_id"])
     investigation = find_investigation(client, message)
     if investigation is None:
         # Step 1 creates it; only a concurrent delete gets here. A retry settles it.

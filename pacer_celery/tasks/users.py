@@ -7,11 +7,10 @@ from typing import Any
 import icat
 
 from pacer_celery.icat.changes import update_changed
-from pacer_celery.icat.errors import icat_errors
 from pacer_celery.icat.query import search, search_one
 from pacer_celery.models.users import UserMessage
 from pacer_celery.settings import get_settings
-from pacer_celery.steps import step
+from pacer_celery.worker import step
 
 #: Groupings PACER manages, one per visit (see tasks.proposals); others are left alone.
 MANAGED_GROUPING_PREFIX = "investigation_"
@@ -32,18 +31,17 @@ def icat_user_name(username: str) -> str:
 
 
 @step("users.update_user")
-@icat_errors
-def update_user(message: UserMessage, icat: icat.Client) -> dict[str, Any]:
+def update_user(message: UserMessage, client: icat.Client) -> dict[str, Any]:
     """The User exists with the message's profile; an inactive user loses PACER's access."""
     name = icat_user_name(message.username)
-    user = search_one(icat, "User", where={"name": name})
+    user = search_one(client, "User", where={"name": name})
     wanted = _profile(message, user)
     if user is None:
-        icat.new("User", name=name, **wanted).create()
+        client.new("User", name=name, **wanted).create()
         changed = sorted(wanted)
     else:
         changed = update_changed(user, wanted)
-    removed = 0 if message.is_active else revoke_access(icat, name)
+    removed = 0 if message.is_active else revoke_access(client, name)
     return {
         "user": name,
         "created": user is None,

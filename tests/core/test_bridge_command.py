@@ -17,7 +17,9 @@ COUNT = 200
 
 
 def start_bridge(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
+    """``pacer bridge`` in a process of its own, once it consumes; its output so far is
+    in ``.started``."""
+    bridge = subprocess.Popen(
         [sys.executable, "-m", "pacer_celery.cli", "bridge", *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT), "PACER_BRIDGE_MODULES": "tests.support.probe"},
@@ -25,15 +27,24 @@ def start_bridge(*args: str) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines = []
+    for line in bridge.stdout:
+        lines.append(line)
+        if "bridges consuming from" in line:
+            break
+    bridge.started = "".join(lines)
+    assert "bridges consuming from" in bridge.started, bridge.started
+    return bridge
 
 
 def test_sigterm_stops_the_bridge_without_losing_or_repeating_messages(worker, broker, run):
     bridge = start_bridge("--only", "probe")
-    time.sleep(2)
-    for i in range(COUNT):
-        send(broker, {"run": run, "item": f"m{i}"})
-    wait_for(lambda: records(run, "m0")["executions"], what="the first message")
-    bridge.send_signal(signal.SIGTERM)
+    try:
+        for i in range(COUNT):
+            send(broker, {"run": run, "item": f"m{i}"})
+        wait_for(lambda: records(run, "m0")["executions"], what="the first message")
+    finally:
+        bridge.send_signal(signal.SIGTERM)
     assert bridge.wait(timeout=30) == 0
     output = bridge.stdout.read()
     assert "stopping after the current message" in output and "bridges stopped" in output

@@ -6,7 +6,9 @@ import pytest
 from kombu import Queue
 
 from pacer_celery import topology
-from pacer_celery.deadletters import raw_body
+from pacer_celery.bridges.datasets import DatasetsBridge
+from pacer_celery.bridges.users import UsersBridge
+from pacer_celery.envelope import raw_body
 from pacer_celery.errors import ConfigurationError
 from pacer_celery.producer import PacerProducer, PublishError
 from pacer_celery.settings import Settings, get_settings
@@ -16,7 +18,7 @@ from pacer_celery.settings import Settings, get_settings
 def users_queue(broker):
     """Bind pacer.users as the bridge would, and read what arrives."""
     settings = get_settings()
-    queue = topology.input_queue(settings, "pacer.users", settings.rmq_users_routing_key)
+    queue = topology.input_queue(settings, "pacer.users", UsersBridge.routing_key_in(settings))
     bound = queue(broker.default_channel)
     bound.declare()
     bound.purge()
@@ -73,7 +75,7 @@ def test_unreachable_broker_raises():
 def test_xml_body_is_sent_as_given(broker):
     settings = get_settings()
     queue = Queue("pacer.datasets", exchange=topology.exchange(settings),
-                  routing_key=settings.rmq_datasets_routing_key)(broker.default_channel)
+                  routing_key=DatasetsBridge.routing_key_in(settings))(broker.default_channel)
     queue.declare()
     queue.purge()
     with PacerProducer() as producer:

@@ -38,7 +38,7 @@ def test_literals_double_single_quotes():
 @pytest.mark.parametrize("text", HOSTILE)
 def test_hostile_values_find_exactly_their_object(client, checker, uid, text):
     name = f"hostile{uid}"
-    update_user(UserMessage.model_validate(user_message(name, affiliation=text)), icat=client)
+    update_user(UserMessage.model_validate(user_message(name, affiliation=text)), client=client)
     assert [u.name for u in search(client, "User", where={"affiliation": text, "name": f"uos/{name}"})] == [
         f"uos/{name}"
     ]
@@ -72,11 +72,15 @@ def test_session_killed_by_icat_is_transient_and_the_next_use_logs_in_again(clie
     outsider.sessionId = client.sessionId
     outsider.logout()
     message = UserMessage.model_validate(user_message(f"s{uid}"))
-    with pytest.raises(TransientError, match="ICAT session no longer valid"):
-        update_user(message, icat=client)
+    # What the worker runtime does with a step's ICAT error: classify it, drop the session.
+    with pytest.raises(icat.exception.ICATSessionError) as raised:
+        update_user(message, client=client)
+    assert isinstance(classify(raised.value), TransientError)
+    assert "ICAT session no longer valid" in str(classify(raised.value))
+    session.discard(client)
     fresh = session.client()
     assert fresh is not client
-    assert update_user(message, icat=fresh)["created"] is True
+    assert update_user(message, client=fresh)["created"] is True
 
 
 def test_unreachable_icat_is_transient():

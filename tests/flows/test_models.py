@@ -18,6 +18,7 @@ from tests.flows.conftest import dataset_message, proposal_message, user_message
 def parse(model, body, content_type="application/json"):
     if isinstance(body, dict):
         body = json.dumps(body)
+    body = body.encode() if isinstance(body, str) else body
     return Envelope(message_type="t", routing_key="r", content_type=content_type, body=body).parse(model)
 
 

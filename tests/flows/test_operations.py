@@ -38,14 +38,14 @@ def test_flower_finds_each_flow_by_its_identifiers(flower, broker, checker, uid)
     assert {t["name"] for t in user_tasks.values()} >= {"pacer.users.update_user"}
 
     names = {"pacer.proposals.upsert_investigation", "pacer.proposals.sync_instruments",
-             "pacer.proposals.sync_team", "pacer.proposals.sync_access", "pacer.finish_message"}
+             "pacer.proposals.sync_team", "pacer.proposals.sync_access"}
     wait_for(lambda: {t["name"] for t in search(flower, f"kwargs:proposal=FL{uid}").values()} >= names,
              what="the proposal's four steps")
 
     # The dataset may wait for its proposal: its first step is then retried, and the retry
     # must stay findable too.
     names = {"pacer.datasets.create_dataset", "pacer.datasets.register_datafiles",
-             "pacer.datasets.upsert_parameters", "pacer.datasets.finalize", "pacer.finish_message"}
+             "pacer.datasets.upsert_parameters", "pacer.datasets.finalize"}
     found = wait_for(
         lambda: (t := search(flower, f"kwargs:instrument=ID01 kwargs:dataset=ds{uid}"))
         and {x["name"] for x in t.values()} >= names and t,
@@ -79,7 +79,7 @@ def test_replay_after_the_cause_is_fixed_converges(broker, checker, icat_server,
     send(broker, proposal, routing_key=PROPOSALS)
     (letter,) = wait_for(lambda: dead_letters(broker, lambda x: f"RP{uid}".encode() in x.body),
                          what="the proposal dead-lettered")
-    assert instrument in letter.reason and letter.failed_steps == ["proposals.sync_instruments"]
+    assert instrument in letter.reason and letter.failed_steps == ["proposals.upsert_investigation"]
 
     # The cause is fixed: the operator adds the instrument to the reference file and loads it.
     reference = yaml.safe_load(REFERENCE_FILE.read_text())

@@ -23,7 +23,7 @@ STEPS = (
 
 def apply(client, document):
     message = ProposalMessage.model_validate(document)
-    return [step(message, icat=client) for step in STEPS]
+    return [step(message, client=client) for step in STEPS]
 
 
 def investigation(checker, proposal, visit="1"):
@@ -136,12 +136,12 @@ def test_cancelled_proposal_keeps_its_team_but_loses_access(client, checker, uid
 def test_order_independent_with_user_update(client, checker, uid):
     proposal = f"O{uid}"
     # user-update first, then the proposal: the profile is not overwritten.
-    update_user(UserMessage.model_validate(user_message(f"pi{proposal}", first_name="Ann")), icat=client)
+    update_user(UserMessage.model_validate(user_message(f"pi{proposal}", first_name="Ann")), client=client)
     apply(client, proposal_message(proposal))
     (pi,) = checker.search(f"SELECT u FROM User u WHERE u.name = 'uos/pi{proposal}'")
     assert pi.fullName == "Ann Doe"
     # proposal first, then user-update: the profile completes the placeholder.
-    update_user(UserMessage.model_validate(user_message(f"co{proposal}")), icat=client)
+    update_user(UserMessage.model_validate(user_message(f"co{proposal}")), client=client)
     (co,) = checker.search(f"SELECT u FROM User u WHERE u.name = 'uos/co{proposal}'")
     assert (co.fullName, co.email) == ("Jane Doe", "jane.doe@example.org")
 
@@ -176,5 +176,5 @@ def test_unknown_instrument_changes_no_instruments(client, checker, uid):
     apply(client, proposal_message(proposal))
     message = ProposalMessage.model_validate(proposal_message(proposal, instruments=["ID02", "NOPE"]))
     with pytest.raises(PermanentError):
-        proposals.sync_instruments(message, icat=client)
+        proposals.sync_instruments(message, client=client)
     assert state(checker, proposal)["instruments"] == ["ID01"]

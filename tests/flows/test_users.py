@@ -17,7 +17,7 @@ def icat_user(checker, name):
 
 
 def test_new_user_gets_the_profile(client, checker, uid):
-    result = update_user(UserMessage.model_validate(user_message(f"jdoe{uid}")), icat=client)
+    result = update_user(UserMessage.model_validate(user_message(f"jdoe{uid}")), client=client)
     assert result["created"] is True
     user = icat_user(checker, f"uos/jdoe{uid}")
     assert (user.fullName, user.givenName, user.familyName) == ("Jane Doe", "Jane", "Doe")
@@ -28,20 +28,20 @@ def test_new_user_gets_the_profile(client, checker, uid):
 
 def test_applying_twice_changes_nothing(client, checker, uid):
     message = UserMessage.model_validate(user_message(f"twice{uid}"))
-    update_user(message, icat=client)
+    update_user(message, client=client)
     before = icat_user(checker, f"uos/twice{uid}")
-    second = update_user(message, icat=client)
+    second = update_user(message, client=client)
     after = icat_user(checker, f"uos/twice{uid}")
     assert second["created"] is False and second["changed"] == []
     assert after.modTime == before.modTime
 
 
 def test_absent_fields_are_left_as_they_are(client, checker, uid):
-    update_user(UserMessage.model_validate(user_message(f"part{uid}")), icat=client)
+    update_user(UserMessage.model_validate(user_message(f"part{uid}")), client=client)
     update_user(
         UserMessage.model_validate({"username": f"part{uid}", "last_name": "Smith",
                                     "updated_at": "2026-11-28T10:00:00Z"}),
-        icat=client,
+        client=client,
     )
     user = icat_user(checker, f"uos/part{uid}")
     assert (user.familyName, user.fullName) == ("Smith", "Jane Smith")
@@ -51,8 +51,8 @@ def test_absent_fields_are_left_as_they_are(client, checker, uid):
 @pytest.mark.parametrize("last_name", ["O'Brien", 'Say "cheese"', "100% \\ sure", "Ødegård-Ñúñez 李"])
 def test_names_that_need_quoting(client, checker, uid, last_name):
     # The username is restricted; the profile fields are free text and land as sent.
-    update_user(UserMessage.model_validate(user_message(f"q{uid}", last_name=last_name)), icat=client)
-    update_user(UserMessage.model_validate(user_message(f"q{uid}", last_name=last_name)), icat=client)
+    update_user(UserMessage.model_validate(user_message(f"q{uid}", last_name=last_name)), client=client)
+    update_user(UserMessage.model_validate(user_message(f"q{uid}", last_name=last_name)), client=client)
     user = icat_user(checker, f"uos/q{uid}")
     assert user.familyName == last_name
     found = checker.search(
@@ -65,10 +65,10 @@ def test_names_that_need_quoting(client, checker, uid, last_name):
 def test_inactive_user_loses_access_but_keeps_history(client, checker, uid):
     proposal = ProposalMessage.model_validate(proposal_message(f"9{uid}"))
     for step in (proposals.upsert_investigation, proposals.sync_team, proposals.sync_access):
-        step(proposal, icat=client)
+        step(proposal, client=client)
     pi = proposal.team[0].username
     result = update_user(
-        UserMessage.model_validate(user_message(pi, is_active=False)), icat=client
+        UserMessage.model_validate(user_message(pi, is_active=False)), client=client
     )
     assert result["memberships_removed"] == 1
     groups = checker.search(

@@ -14,7 +14,7 @@ import redis
 from pacer_celery.bridges import PacerBridge, callback, callback_order, register
 from pacer_celery.errors import PermanentError, TransientError
 from pacer_celery.models import PacerModel, Text
-from pacer_celery.steps import step
+from pacer_celery.worker import step
 
 REDIS_URL = os.environ.get("PACER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

@@ -1,0 +1,5 @@
+import sys
+
+from pacer_celery.cli import main
+
+sys.exit(main())

@@ -1,0 +1,74 @@
+"""The journal's database connection: one engine per process and URL, PostgreSQL or SQLite.
+
+SQLite is the embedded default (``pacer demo``, a laptop); PostgreSQL is production.
+The URL names the driver in SQLAlchemy's form; ``postgresql://`` means psycopg 3.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from pacer_celery.errors import ConfigurationError
+
+#: How long a SQLite writer waits for another before giving up (workers share the file).
+SQLITE_BUSY_MS = 30_000
+
+_lock = threading.Lock()
+_engines: dict[tuple[str, int], Engine] = {}
+
+
+def engine_for(url: str) -> Engine:
+    """The process's engine for ``url`` (a forked worker child gets its own)."""
+    key = (url, os.getpid())
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _engines[key] = _create(url)
+        return engine
+
+
+def dispose_all() -> None:
+    """Close every pooled connection of this process (tests, a process that stops)."""
+    with _lock:
+        for (_, pid), engine in list(_engines.items()):
+            if pid == os.getpid():
+                engine.dispose()
+        _engines.clear()
+
+
+def _create(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several kinds for a bad URL
+        raise ConfigurationError(f"PACER_JOURNAL_URL is not a database URL: {exc}") from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        # pre_ping: a restarted database must not cost the first message after it.
+        return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    if backend == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    raise ConfigurationError(
+        f"PACER_JOURNAL_URL: unsupported database {backend!r} (use postgresql:// or sqlite:///)"
+    )
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (the dashboard) go on while a worker writes; foreign keys make
+    # pruning a message take its step rows with it.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,461 @@
+"""Writing the journal: what bridges, workers, the sweeper and operators record.
+
+Every method is one transaction. Bridges journal a whole batch of inputs in one; a worker
+writes one when a step starts (with the object's claim, see ``ordering``) and one when it
+ends. Reading for people (search, a message's timeline, counts) is in ``journal.search``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, case, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from pacer_celery.journal import migrate, ordering
+from pacer_celery.journal.database import engine_for
+from pacer_celery.journal.schema import audit, messages, steps
+from pacer_celery.journal.sql import aware, insert_for, now
+
+#: A message in one of these has met its fate.
+FINAL = ("done", "dead-lettered", "invalid", "superseded")
+#: A message in one of these should be moving: the sweeper's candidates.
+MOVING = ("received", "dispatched", "running", "replayed")
+#: Receiving one of these again (a producer's resend, a bridge that died before its ack)
+#: needs no second run: it is done, or its chain is on its way.
+NO_SECOND_RUN = ("done", "superseded", "dispatched", "running", "replayed")
+#: Longest error text kept per step or message: enough to read the cause.
+MAX_ERROR_CHARS = 8000
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A message as a bridge received it: valid (to dispatch) or invalid (``error``)."""
+
+    message_id: str
+    message_type: str
+    source: str
+    routing_key: str
+    content_type: str | None
+    headers: dict[str, Any]
+    body: bytes
+    identifiers: dict[str, Any] = field(default_factory=dict)
+    object_key: str | None = None
+    version_at: datetime | None = None
+    error: str | None = None
+    dead_letter_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    """A journaled message, as the worker runtime, the sweeper and replay read it."""
+
+    seq: int
+    message_id: str
+    message_type: str
+    source: str | None
+    routing_key: str | None
+    content_type: str | None
+    headers: dict[str, Any]
+    body: bytes
+    identifiers: dict[str, Any]
+    object_key: str | None
+    version_at: datetime | None
+    status: str
+    dispatch: int
+    redispatches: int
+    received_at: datetime
+    dead_letter_id: str | None = None
+
+    @property
+    def version(self) -> ordering.Version:
+        return ordering.Version(self.message_id, self.seq, self.version_at)
+
+
+@dataclass(frozen=True)
+class StepStart:
+    """What the runtime may do with a step it was handed.
+
+    ``run``: go on. ``stale``: the link belongs to an earlier dispatch, or the message
+    already met its fate: drop it. ``missing``: no such message in the journal.
+    ``busy``: another task holds the object. ``superseded``: a newer message for the
+    object exists; the message is now recorded so. ``losses``: how many times a worker
+    died running this attempt.
+    """
+
+    verdict: str
+    losses: int = 0
+    superseded_by: str | None = None
+    holder: str | None = None
+
+
+class Journal:
+    def __init__(self, url: str, *, upgrade: bool = True) -> None:
+        self.url = url
+        self.engine: Engine = engine_for(url)
+        if upgrade:
+            migrate.ensure_current(self.engine)
+
+    # -- bridges ---------------------------------------------------------------------
+
+    def record_arrivals(self, arrivals: list[Arrival]) -> dict[str, int | None]:
+        """Journal a bridge's batch: message id → the dispatch its chain carries, or
+        None when the message was settled already (nothing to run again).
+
+        One transaction for the whole batch; a concurrent bridge inserting the same id
+        makes it start over once.
+        """
+        try:
+            return self._record_arrivals(arrivals)
+        except IntegrityError:
+            return self._record_arrivals(arrivals)
+
+    def _record_arrivals(self, arrivals: list[Arrival]) -> dict[str, int | None]:
+        moment = now()
+        decided: dict[str, int | None] = {}
+        with self.engine.begin() as connection:
+            ids = list({a.message_id for a in arrivals})
+            known = {
+                row.message_id: row
+                for row in connection.execute(
+                    select(messages.c.message_id, messages.c.status, messages.c.dispatch).where(
+                        messages.c.message_id.in_(ids)
+                    )
+                )
+            }
+            fresh = []
+            for arrival in arrivals:
+                row = known.get(arrival.message_id)
+                if arrival.message_id in decided:
+                    continue  # the same id twice in one batch: the first one counts
+                if row is None:
+                    fresh.append(self._new_row(arrival, moment))
+                    decided[arrival.message_id] = 1
+                elif arrival.error is None and row.status in NO_SECOND_RUN:
+                    decided[arrival.message_id] = None
+                else:
+                    decided[arrival.message_id] = row.dispatch + 1
+                    connection.execute(
+                        update(messages)
+                        .where(messages.c.message_id == arrival.message_id)
+                        .values(
+                            **self._arrival_values(arrival, moment),
+                            dispatch=row.dispatch + 1,
+                            deliveries=messages.c.deliveries + 1,
+                            superseded_by=None,
+                            finished_at=moment if arrival.error else None,
+                        )
+                    )
+            if fresh:
+                connection.execute(messages.insert(), fresh)
+        return decided
+
+    def _new_row(self, arrival: Arrival, moment: datetime) -> dict[str, Any]:
+        return {
+            "message_id": arrival.message_id,
+            "message_type": arrival.message_type,
+            "source": arrival.source[:255],
+            "routing_key": arrival.routing_key[:255],
+            "content_type": (arrival.content_type or "")[:255] or None,
+            "headers": arrival.headers,
+            "body": arrival.body,
+            "body_size": len(arrival.body),
+            "body_sha256": hashlib.sha256(arrival.body).hexdigest(),
+            "identifiers": arrival.identifiers,
+            "object_key": arrival.object_key,
+            "version_at": arrival.version_at,
+            "received_at": moment,
+            "finished_at": moment if arrival.error else None,
+            "attempts": 0,
+            "deliveries": 1,
+            "dispatch": 1,
+            "redispatches": 0,
+            **self._arrival_values(arrival, moment),
+        }
+
+    @staticmethod
+    def _arrival_values(arrival: Arrival, moment: datetime) -> dict[str, Any]:
+        invalid = arrival.error is not None
+        return {
+            # "received" until the broker confirms its chain (mark_dispatched).
+            "status": "invalid" if invalid else "received",
+            "error": arrival.error[:MAX_ERROR_CHARS] if invalid else None,
+            "dead_letter_id": arrival.dead_letter_id,
+            "dispatched_at": None,
+            "activity_at": moment,
+        }
+
+    def mark_dispatched(self, message_ids: list[str]) -> None:
+        """The broker confirmed these messages' chains: a redelivery of one of them is not
+        dispatched again."""
+        if not message_ids:
+            return
+        moment = now()
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(messages)
+                .where(messages.c.message_id.in_(message_ids))
+                .values(
+                    dispatched_at=func.coalesce(messages.c.dispatched_at, moment),
+                    status=case((messages.c.status == "received", "dispatched"), else_=messages.c.status),
+                )
+            )
+
+    # -- workers ---------------------------------------------------------------------
+
+    def load(self, message_id: str) -> Record | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(messages).where(messages.c.message_id == message_id)
+            ).one_or_none()
+        if row is None:
+            return None
+        return Record(
+            seq=row.seq,
+            message_id=row.message_id,
+            message_type=row.message_type,
+            source=row.source,
+            routing_key=row.routing_key,
+            content_type=row.content_type,
+            headers=row.headers or {},
+            body=row.body or b"",
+            identifiers=row.identifiers or {},
+            object_key=row.object_key,
+            version_at=aware(row.version_at),
+            status=row.status,
+            dispatch=row.dispatch,
+            redispatches=row.redispatches,
+            received_at=aware(row.received_at),
+            dead_letter_id=row.dead_letter_id,
+        )
+
+    def begin_step(
+        self,
+        record: Record,
+        dispatch: int,
+        step: str,
+        attempt: int,
+        task_id: str,
+        lease: timedelta,
+        *,
+        supersedable: bool,
+    ) -> StepStart:
+        """A worker starts ``step``: check the message is still this dispatch's, claim
+        its object, and record the start (counting restarts of the same attempt)."""
+        moment = now()
+        with self.engine.begin() as connection:
+            current = connection.execute(
+                select(messages.c.status, messages.c.dispatch)
+                .where(messages.c.message_id == record.message_id)
+                .with_for_update()
+            ).one_or_none()
+            if current is None:
+                return StepStart("missing")
+            if current.dispatch != dispatch or current.status in FINAL:
+                return StepStart("stale")
+            if record.object_key is not None:
+                claim = ordering.claim(
+                    connection, record.object_key, record.version, task_id, moment,
+                    moment + lease, supersedable=supersedable,
+                )
+                if not claim.acquired:
+                    return StepStart("busy", holder=claim.holder)
+                if claim.superseded_by is not None:
+                    self._supersede(connection, record.message_id, claim.superseded_by, moment)
+                    return StepStart("superseded", superseded_by=claim.superseded_by)
+            started = insert_for(connection, steps).values(
+                message_id=record.message_id, dispatch=dispatch, step=step, attempt=attempt,
+                task_id=task_id, status="running", losses=0, started_at=moment,
+            )
+            # Started again while still "running": the worker that ran it died.
+            losses = connection.execute(
+                started.on_conflict_do_update(
+                    index_elements=[steps.c.message_id, steps.c.dispatch, steps.c.step, steps.c.attempt],
+                    set_={
+                        "losses": steps.c.losses + case((steps.c.status == "running", 1), else_=0),
+                        "status": "running",
+                        "task_id": task_id,
+                        "started_at": moment,
+                        "finished_at": None,
+                    },
+                ).returning(steps.c.losses)
+            ).scalar_one()
+            connection.execute(
+                update(messages)
+                .where(messages.c.message_id == record.message_id)
+                .values(
+                    status="running",
+                    held_until=moment + lease,
+                    activity_at=moment,
+                    attempts=case((messages.c.attempts < attempt, attempt), else_=messages.c.attempts),
+                )
+            )
+        return StepStart("run", losses=losses)
+
+    def renew(self, record: Record, task_id: str, lease: timedelta) -> None:
+        """The step still runs: extend the message's hold and the object's lease."""
+        until = now() + lease
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(messages).where(messages.c.message_id == record.message_id).values(held_until=until)
+            )
+            if record.object_key is not None:
+                ordering.renew(connection, record.object_key, task_id, until)
+
+    def release(self, record: Record, task_id: str) -> None:
+        """Let the object go without recording an outcome (a step that will run again)."""
+        if record.object_key is None:
+            return
+        with self.engine.begin() as connection:
+            ordering.release(connection, record.object_key, task_id)
+
+    def end_step(
+        self,
+        record: Record,
+        dispatch: int,
+        step: str,
+        attempt: int,
+        task_id: str,
+        *,
+        status: str,
+        result: Any = None,
+        error: str | None = None,
+        outcome: str | None = None,
+        reason: str | None = None,
+        dead_letter_id: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
+        """Record how the step ended (``ok``, ``retrying``, ``failed``), let the object
+        go, and, with ``outcome``, the message's fate (``done``, ``dead-lettered``, with
+        the ``reason``)."""
+        moment = now()
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(steps)
+                .where(
+                    and_(
+                        steps.c.message_id == record.message_id,
+                        steps.c.dispatch == dispatch,
+                        steps.c.step == step,
+                        steps.c.attempt == attempt,
+                    )
+                )
+                .values(status=status, finished_at=moment, result=result,
+                        error=error[:MAX_ERROR_CHARS] if error else None)
+            )
+            if record.object_key is not None:
+                ordering.release(connection, record.object_key, task_id)
+            values: dict[str, Any] = {"held_until": None, "activity_at": retry_at or moment}
+            if outcome is not None:
+                values.update(status=outcome, finished_at=moment, dead_letter_id=dead_letter_id,
+                              error=reason[:MAX_ERROR_CHARS] if reason else None)
+            connection.execute(
+                update(messages)
+                .where(and_(messages.c.message_id == record.message_id, messages.c.dispatch == dispatch))
+                .values(**values)
+            )
+
+    def _supersede(self, connection, message_id: str, newer: str, moment: datetime) -> None:
+        connection.execute(
+            update(messages)
+            .where(messages.c.message_id == message_id)
+            .values(status="superseded", superseded_by=newer, finished_at=moment,
+                    activity_at=moment, held_until=None)
+        )
+
+    # -- dead letters that do not come from a step ----------------------------------
+
+    def dead_lettered(self, message_id: str, dead_letter_id: str, error: str) -> None:
+        moment = now()
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(messages)
+                .where(messages.c.message_id == message_id)
+                .values(status="dead-lettered", dead_letter_id=dead_letter_id,
+                        error=error[:MAX_ERROR_CHARS], finished_at=moment, activity_at=moment,
+                        held_until=None)
+            )
+
+    # -- the sweeper and replay ------------------------------------------------------
+
+    def stalled(self, quiet_for: timedelta, limit: int = 100) -> list[Record]:
+        """Messages that should be moving but have shown no sign of it for ``quiet_for``,
+        and that no worker holds."""
+        moment = now()
+        with self.engine.connect() as connection:
+            ids = connection.execute(
+                select(messages.c.message_id)
+                .where(
+                    and_(
+                        messages.c.status.in_(MOVING),
+                        messages.c.activity_at < moment - quiet_for,
+                        or_(messages.c.held_until.is_(None), messages.c.held_until < moment),
+                    )
+                )
+                .order_by(messages.c.activity_at)
+                .limit(limit)
+            ).scalars().all()
+        return [record for record in map(self.load, ids) if record is not None]
+
+    def redispatch(self, record: Record, *, replay: bool) -> int | None:
+        """Take ``record`` for a new dispatch; its number, or None if someone else did
+        (or it moved) meanwhile. ``replay``: an operator's (recorded as ``replayed``);
+        else the sweeper's (counted: the sweeper gives up after PACER_MAX_REDISPATCH)."""
+        moment = now()
+        values: dict[str, Any] = {
+            "dispatch": record.dispatch + 1,
+            "status": "replayed" if replay else "dispatched",
+            "error": None,
+            "superseded_by": None,
+            "finished_at": None,
+            "dispatched_at": moment,
+            "activity_at": moment,
+            "held_until": None,
+        }
+        if replay:
+            values["dead_letter_id"] = None
+        else:
+            values["redispatches"] = messages.c.redispatches + 1
+        with self.engine.begin() as connection:
+            taken = connection.execute(
+                update(messages)
+                .where(and_(messages.c.message_id == record.message_id, messages.c.dispatch == record.dispatch))
+                .values(**values)
+            ).rowcount
+        return record.dispatch + 1 if taken else None
+
+    # -- operators -------------------------------------------------------------------
+
+    def record_action(self, actor: str, action: str, message_id: str | None, detail: Any = None) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                audit.insert().values(
+                    at=now(), actor=actor[:255], action=action, message_id=message_id,
+                    detail=None if detail is None else json.dumps(detail, default=str),
+                )
+            )
+
+    def prune(self, before: datetime, batch: int = 1000) -> int:
+        """Delete messages received before ``before`` (and their steps), ``batch`` at a
+        time so that no transaction grows with the journal; how many went this round."""
+        with self.engine.begin() as connection:
+            oldest = (
+                select(messages.c.seq)
+                .where(messages.c.received_at < before)
+                .order_by(messages.c.seq)
+                .limit(batch)
+                .scalar_subquery()
+            )
+            ids = select(messages.c.message_id).where(messages.c.seq.in_(oldest))
+            connection.execute(delete(steps).where(steps.c.message_id.in_(ids)))
+            return connection.execute(delete(messages).where(messages.c.seq.in_(oldest))).rowcount
+
+    def count_before(self, before: datetime) -> int:
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(func.count()).select_from(messages).where(messages.c.received_at < before)
+            ).scalar_one()

@@ -1,0 +1,48 @@
+"""What a worker does when it starts: the suds speed-up, the journal's schema, and an
+ICAT login that says loudly when ICAT refuses it.
+
+Connected to Celery's worker signals; ``celery -A pacer_celery worker`` imports this
+module through the app's ``include``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery.signals import worker_init, worker_process_init
+
+from pacer_celery.errors import ConfigurationError, LoginRefused, TransientError
+from pacer_celery.icat import schema_lookup, session
+from pacer_celery.journal import journal
+
+logger = logging.getLogger("pacer_celery.worker")
+
+
+@worker_init.connect
+def _prepare_worker(**_: object) -> None:
+    """In the main process, before any pool process exists (they inherit all of it)."""
+    # Datasets of thousands of files: suds' per-element schema lookups would dominate.
+    schema_lookup.install()
+    # Brings the journal's schema up to date once, not in every pool process at once.
+    journal()
+    _log_in("worker start")
+    # A check only: pool processes log in for themselves (a fork must not share a session).
+    session.close()
+
+
+@worker_process_init.connect
+def _log_in_pool_process(**_: object) -> None:
+    """A pool process logs in when it starts, not when its first message arrives."""
+    _log_in("pool process start")
+
+
+def _log_in(when: str) -> None:
+    try:
+        session.client()
+    except (LoginRefused, ConfigurationError) as exc:
+        logger.error(
+            "ICAT LOGIN REFUSED at %s: %s. Tasks that need ICAT go back to their queue, not "
+            "counted as attempts, until ICAT accepts the login.", when, exc,
+        )
+    except TransientError as exc:
+        logger.warning("ICAT unreachable at %s (%s); steps retry as usual", when, exc)

@@ -1,0 +1,400 @@
+"""Running one link of a message's chain: the worker runtime.
+
+For each link a worker receives, in this order:
+
+1. read the message from the journal (the claim check; cached per process);
+2. get the process's ICAT client if the step wants one: ICAT refusing PACER's own login
+   puts the task back without counting an attempt (no message is burnt on it);
+3. start the step in the journal, which checks that the link is still current (a newer
+   dispatch makes it stale), claims the object the message updates (one step at a time
+   per object; an older message than the newest one is superseded) and counts workers
+   that died in this very attempt (a poison message is dead-lettered, not looped);
+4. run the step, renewing the journal's lease while it runs;
+5. classify a failure: transient ones are retried with backoff and jitter, permanent
+   ones (and transient ones past the limit) dead-lettered, before the task is acked;
+6. record the outcome, then publish the next link (confirmed) or, at the end, record
+   the message done. Whatever cannot be recorded or published puts the task back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections import OrderedDict
+from datetime import timedelta
+from typing import Any, NoReturn
+
+import icat.exception as icat_exc
+from celery import Task, signature
+from celery.exceptions import Reject
+from sqlalchemy.exc import SQLAlchemyError
+
+from pacer_celery import deadletters
+from pacer_celery.chains import Link
+from pacer_celery.deadletters import DeadLetter, StepError
+from pacer_celery.envelope import Envelope, Raw
+from pacer_celery.errors import (
+    ConfigurationError,
+    DeadLettered,
+    LoginRefused,
+    TransientError,
+    describe,
+    is_transient,
+)
+from pacer_celery.icat import session
+from pacer_celery.icat.errors import classify
+from pacer_celery.journal import Journal, Record, journal
+from pacer_celery.journal.sql import now
+from pacer_celery.models.base import PacerModel
+from pacer_celery.report import Report, failures, new_report, with_failure, with_success
+from pacer_celery.settings import Settings, get_settings
+
+logger = logging.getLogger("pacer_celery.worker")
+
+#: How long a step waits in the process for an object another task holds, before it
+#: goes back to the queue for a while.
+WAIT_FOR_OBJECT_SECONDS = 5.0
+#: Pauses before a task is put back because the journal, the broker or ICAT's login
+#: failed: they grow while the trouble lasts (per process).
+PAUSES = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+#: Longest result text on the dashboard (the journal keeps the whole result).
+MAX_SUMMARY_CHARS = 300
+
+
+class Requeue(Reject):
+    """Put the task message back, as it is, after a pause: nothing was wrong with it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, requeue=True)
+
+
+def run(step: Any, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """Run ``step`` for the link ``task`` was given; its one-line summary for Flower."""
+    link = Link.from_kwargs(kwargs)
+    report: Report = args[0] if args else new_report(link.message_id)
+    runner = LinkRun(step, task, link, report, get_settings())
+    try:
+        return runner.run()
+    except SQLAlchemyError as exc:
+        raise _requeue(f"{link.describe()}: journal unreachable ({_first_line(exc)})") from exc
+
+
+class LinkRun:
+    def __init__(self, step: Any, task: Task, link: Link, report: Report, settings: Settings) -> None:
+        self.step = step
+        self.task = task
+        self.link = link
+        self.report = report
+        self.settings = settings
+        self.label = link.describe()
+        self.lease = timedelta(seconds=settings.step_lease_seconds)
+        self.journal: Journal = journal()
+        self.record: Record = self._record()
+
+    def run(self) -> str:
+        try:
+            client = self._client() if self.step.wants_client else None
+        except TransientError as exc:  # ICAT unreachable: an attempt, retried as any other
+            return self._failed(exc)
+        start = self._begin()
+        if start is None:
+            return "stale: this link's dispatch is over"
+        if start.verdict == "superseded":
+            logger.info("%s: superseded by newer message %s; stops before %s", self.label, start.superseded_by, self.step.name)
+            self._stop_chain()
+            return f"superseded by {start.superseded_by}"
+        if start.losses >= self.settings.max_worker_losses:
+            error = f"killed its worker {start.losses} times (PACER_MAX_WORKER_LOSSES)"
+            return self._failed_for_good(error, self.link.attempt)
+        with Lease(self.journal, self.record, self.task.request.id, self.lease):
+            try:
+                result = self._call(client)
+            except Exception as exc:  # noqa: BLE001 - every failure is classified below
+                return self._failed(self._classified(exc, client))
+        return self._succeeded(result)
+
+    # -- before the step -----------------------------------------------------------------
+
+    def _record(self) -> Record:
+        record = _records.get(self.link.message_id)
+        if record is None:
+            record = self.journal.load(self.link.message_id)
+            if record is None:
+                logger.error("%s: not in the journal; rejected (it becomes a dead letter)", self.label)
+                raise Reject(f"message {self.link.message_id} not in the journal", requeue=False)
+            _records.put(self.link.message_id, record)
+        return record
+
+    def _client(self):
+        try:
+            client = session.client()
+        except (LoginRefused, ConfigurationError) as exc:
+            logger.error("%s: %s; not counted as an attempt, the task goes back to the queue", self.label, exc)
+            raise _requeue(str(exc)) from exc
+        _pauses.reset()
+        return client
+
+    def _begin(self):
+        """The step's start in the journal; None for a stale link (the chain stops)."""
+        waited = 0.0
+        while True:
+            start = self.journal.begin_step(
+                self.record, self.link.dispatch, self.step.name, self.link.attempt,
+                self.task.request.id, self.lease, supersedable=self.link.supersedable,
+            )
+            if start.verdict == "missing":
+                raise Reject(f"message {self.link.message_id} not in the journal", requeue=False)
+            if start.verdict == "stale":
+                logger.info("%s: link of an earlier dispatch, or the message met its fate; dropped", self.label)
+                self._stop_chain()
+                return None
+            if start.verdict != "busy":
+                return start
+            if waited >= WAIT_FOR_OBJECT_SECONDS:
+                logger.info("%s: object busy (held by task %s); %s waits its turn", self.label, start.holder, self.step.name)
+                self._retry(random.uniform(0.5, 2.0), count=False)
+            pause = random.uniform(0.05, 0.25)
+            time.sleep(pause)
+            waited += pause
+
+    # -- the step ------------------------------------------------------------------------
+
+    def _call(self, client) -> Any:
+        message = _parsed(self.record, self.step.model)
+        extra: dict[str, Any] = {}
+        if self.step.wants_client:
+            extra["client"] = client
+        if self.step.wants_earlier:
+            extra["earlier"] = {s["step"]: s.get("result") for s in self.report["steps"] if s["status"] == "ok"}
+        return self.step.func(message, **self.link.params, **extra)
+
+    def _classified(self, exc: Exception, client) -> Exception:
+        if not self.step.wants_client:
+            return exc
+        if isinstance(exc, icat_exc.ICATSessionError):
+            # Expired, or gone with an ICAT restart: the next attempt logs in again.
+            session.discard(client)
+        classified = classify(exc)
+        return classified if isinstance(classified, Exception) else exc
+
+    # -- after the step ------------------------------------------------------------------
+
+    def _succeeded(self, result: Any) -> str:
+        self.report = with_success(self.report, self.step.name, result)
+        last = not self.task.request.chain
+        if last and failures(self.report):
+            return self._dead_letter_all(status="ok", result=result)
+        self.journal.end_step(
+            self.record, self.link.dispatch, self.step.name, self.link.attempt, self.task.request.id,
+            status="ok", result=result, outcome="done" if last else None,
+        )
+        logger.info("%s: %s done%s", self.label, self.step.name, ", message done" if last else "")
+        self._next()
+        return _summary(result)
+
+    def _failed(self, exc: Exception) -> str:
+        attempts = self.link.attempt
+        if is_transient(exc):
+            wait = retry_delay(exc, self.record.received_at.timestamp(), attempts, self.settings)
+            if wait is not None:
+                logger.warning(
+                    "%s: %s attempt %d failed (%s), retrying in %.1fs",
+                    self.label, self.step.name, attempts, describe(exc), wait,
+                )
+                self.journal.end_step(
+                    self.record, self.link.dispatch, self.step.name, attempts, self.task.request.id,
+                    status="retrying", error=describe(exc), retry_at=now() + timedelta(seconds=wait),
+                )
+                self._retry(wait, count=True)
+            error = f"gave up after {attempts} attempts: {describe(exc)}"
+        else:
+            error = describe(exc)
+        return self._failed_for_good(error, attempts)
+
+    def _failed_for_good(self, error: str, attempts: int) -> str:
+        logger.error("%s: %s failed: %s", self.label, self.step.name, error)
+        self.report = with_failure(self.report, self.step.name, error, attempts)
+        if self.link.fail_fast or not self.task.request.chain:
+            return self._dead_letter_all(status="failed", error=error)
+        self.journal.end_step(
+            self.record, self.link.dispatch, self.step.name, attempts, self.task.request.id,
+            status="failed", error=error,
+        )
+        self._next()
+        return f"failed: {error}"
+
+    def _dead_letter_all(self, *, status: str, result: Any = None, error: str | None = None) -> str:
+        """Dead-letter the message with every failure of its report; ends the chain."""
+        errors = tuple(StepError(f["step"], f["error"], f["attempts"]) for f in failures(self.report))
+        letter = DeadLetter.of_record(self.record, errors)
+        try:
+            with self.task.app.producer_or_acquire() as producer:
+                deadletters.publish(producer, letter)
+        except Exception as exc:  # noqa: BLE001
+            # Not in the dead letters, so the task message must not be acked: it comes back
+            # and the step runs again (steps are idempotent).
+            self.journal.release(self.record, self.task.request.id)
+            raise _requeue(f"{self.label}: could not dead-letter ({exc})") from exc
+        self.journal.end_step(
+            self.record, self.link.dispatch, self.step.name, self.link.attempt, self.task.request.id,
+            status=status, result=result, error=error, outcome="dead-lettered", reason=letter.reason,
+            dead_letter_id=letter.id,
+        )
+        logger.error("%s: dead letter %s: %s", self.label, letter.id, letter.reason)
+        self._stop_chain()
+        raise DeadLettered(letter.reason)
+
+    def _next(self) -> None:
+        """Publish the next link, confirmed, before this task is acked."""
+        remaining = self.task.request.chain
+        if not remaining:
+            return
+        following = signature(remaining[-1], app=self.task.app)
+        request = self.task.request
+        try:
+            with self.task.app.producer_or_acquire() as producer:
+                following.apply_async(
+                    args=(self.report,), chain=remaining[:-1], producer=producer, retry=False,
+                    parent_id=request.id, root_id=request.root_id or request.id,
+                )
+        except Exception as exc:  # noqa: BLE001
+            # This step is recorded done; run again, it changes nothing and tries again.
+            raise _requeue(f"{self.label}: next link not published ({exc})") from exc
+        # Sent here, confirmed: Celery must not send it again.
+        self._stop_chain()
+
+    def _retry(self, countdown: float, *, count: bool) -> NoReturn:
+        """Send this link again in ``countdown`` seconds (raises Celery's Retry);
+        ``count``: as the next attempt, or (waiting for a busy object) as the same one."""
+        link = self.link.retried() if count else self.link
+        try:
+            self.task.retry(
+                args=(self.report,), kwargs=link.kwargs(), countdown=countdown, max_retries=None,
+                # The retry is a new task message: it keeps the dashboard's view of the
+                # kwargs (ids, no payload), which Celery would otherwise rebuild from all kwargs.
+                kwargsrepr=repr(link.dashboard()),
+            )
+        except Reject as exc:
+            # Celery drops the task when the retry's own publish fails: put it back instead.
+            raise _requeue(f"{self.label}: retry not published ({exc.reason})") from exc
+
+    def _stop_chain(self) -> None:
+        self.task.request.chain = None
+
+
+class Lease:
+    """Renews the journal's hold on the message (and the object's lock) while a step runs,
+    so that a killed worker blocks its object for one lease at most."""
+
+    def __init__(self, journal: Journal, record: Record, task_id: str, lease: timedelta) -> None:
+        self.journal, self.record, self.task_id, self.lease = journal, record, task_id, lease
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._renew, daemon=True, name="pacer-lease")
+
+    def __enter__(self) -> Lease:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+    def _renew(self) -> None:
+        while not self.done.wait(self.lease.total_seconds() / 3):
+            try:
+                self.journal.renew(self.record, self.task_id, self.lease)
+            except SQLAlchemyError as exc:
+                logger.warning("message %s: lease not renewed (%s)", self.record.message_id, _first_line(exc))
+
+
+def retry_delay(exc: Exception, received_at: float, attempts: int, settings: Settings) -> float | None:
+    """Seconds until the next attempt (exponential, with jitter), or None to give up."""
+    give_up_after = getattr(exc, "give_up_after", None)
+    delay = min(settings.retry_backoff_max_seconds, settings.retry_backoff_seconds * 2 ** (attempts - 1))
+    # Jitter spreads retries of many messages hitting the same outage.
+    delay *= random.uniform(0.5, 1.0)
+    if give_up_after is None:
+        return delay if attempts <= settings.max_retries else None
+    remaining = give_up_after - (time.time() - received_at)
+    if remaining <= 0:
+        return None
+    return min(delay, remaining)
+
+
+class _Pauses:
+    """The growing pause before a task goes back to the queue (per process)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def next(self) -> float:
+        pause = PAUSES[min(self.count, len(PAUSES) - 1)]
+        self.count += 1
+        return pause
+
+    def reset(self) -> None:
+        self.count = 0
+
+
+_pauses = _Pauses()
+
+
+def _requeue(reason: str) -> Requeue:
+    pause = _pauses.next()
+    logger.warning("%s; the task goes back to the queue in %.0fs", reason, pause)
+    time.sleep(pause)
+    return Requeue(reason)
+
+
+class _Cache:
+    """A few recent items per process: the links of one chain usually run one after the
+    other in the same process, and a dataset of 10 000 files need not be read and
+    validated again at each step."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[Any, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self.lock:
+            return self.items.get(key)
+
+    def put(self, key: Any, value: Any) -> None:
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+_records = _Cache(16)
+_messages = _Cache(8)
+
+
+def _parsed(record: Record, model: type[PacerModel]) -> PacerModel:
+    """The record's message, validated by ``model`` (models are frozen: safe to share)."""
+    key = (record.message_id, model)
+    message = _messages.get(key)
+    if message is None:
+        raw = Raw(
+            body=record.body,
+            content_type=record.content_type,
+            headers={},
+            message_id=record.message_id,
+            routing_key=record.routing_key or "",
+        )
+        message = Envelope.receive(raw, record.message_type, len(record.body) + 1).parse(model)
+        _messages.put(key, message)
+    return message
+
+
+def _summary(result: Any) -> str:
+    text = json.dumps(result, default=str, ensure_ascii=False)
+    return text if len(text) <= MAX_SUMMARY_CHARS else text[: MAX_SUMMARY_CHARS - 3] + "..."
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
