@@ -40,9 +40,10 @@ def _log_in(when: str) -> None:
     try:
         session.client()
     except (LoginRefused, ConfigurationError) as exc:
+        trouble = "ICAT LOGIN REFUSED" if isinstance(exc, LoginRefused) else "ICAT NOT CONFIGURED"
         logger.error(
-            "ICAT LOGIN REFUSED at %s: %s. Tasks that need ICAT go back to their queue, not "
-            "counted as attempts, until ICAT accepts the login.", when, exc,
+            "%s at %s: %s. Tasks that need ICAT go back to their queue, not counted as "
+            "attempts, until ICAT accepts the login.", trouble, when, exc,
         )
     except TransientError as exc:
         logger.warning("ICAT unreachable at %s (%s); steps retry as usual", when, exc)

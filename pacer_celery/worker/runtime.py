@@ -64,13 +64,6 @@ PAUSES = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 MAX_SUMMARY_CHARS = 300
 
 
-class Requeue(Reject):
-    """Put the task message back, as it is, after a pause: nothing was wrong with it."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason, requeue=True)
-
-
 def run(step: Any, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     """Run ``step`` for the link ``task`` was given; its one-line summary for Flower."""
     link = Link.from_kwargs(kwargs)
@@ -342,11 +335,15 @@ class _Pauses:
 _pauses = _Pauses()
 
 
-def _requeue(reason: str) -> Requeue:
+def _requeue(reason: str) -> Reject:
+    """Put the task message back, as it is, after a pause: nothing was wrong with it.
+
+    (Celery's own Reject: a prefork pool sends it back to the main process pickled.)
+    """
     pause = _pauses.next()
     logger.warning("%s; the task goes back to the queue in %.0fs", reason, pause)
     time.sleep(pause)
-    return Requeue(reason)
+    return Reject(reason, requeue=True)
 
 
 class _Cache:

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.support.waiting import wait_for  # noqa: F401 - for tests that poll a command
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
