@@ -37,7 +37,7 @@ from pacer_celery.envelope import Envelope
 from pacer_celery.errors import ConfigurationError, InvalidMessage
 from pacer_celery.models.base import PacerModel
 from pacer_celery.report import new_report
-from pacer_celery.settings import Settings
+from pacer_celery.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class PacerBridge:
             return Validated(
                 message=message,
                 identifiers=chains.identifiers(self.get_message_object_identifiers(message)),
-                object_key=self.get_ordering_key(message),
+                object_key=self.get_ordering_key(message) if get_settings().ordering else None,
                 version_at=self.get_version_time(message),
             )
         except Exception as exc:  # noqa: BLE001

@@ -68,9 +68,8 @@ def run(step: Any, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     """Run ``step`` for the link ``task`` was given; its one-line summary for Flower."""
     link = Link.from_kwargs(kwargs)
     report: Report = args[0] if args else new_report(link.message_id)
-    runner = LinkRun(step, task, link, report, get_settings())
     try:
-        return runner.run()
+        return LinkRun(step, task, link, report, get_settings()).run()
     except SQLAlchemyError as exc:
         raise _requeue(f"{link.describe()}: journal unreachable ({_first_line(exc)})") from exc
 
@@ -176,6 +175,8 @@ class LinkRun:
     # -- after the step ------------------------------------------------------------------
 
     def _succeeded(self, result: Any) -> str:
+        # What a step returns goes into the journal and the next link: plain JSON only.
+        result = json.loads(json.dumps(result, default=str))
         self.report = with_success(self.report, self.step.name, result)
         last = not self.task.request.chain
         if last and failures(self.report):
