@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, Connection, and_, exists, func, literal, s
 from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 
 from pacer_celery.journal.schema import audit, messages, steps
-from pacer_celery.journal.sql import aware
+from pacer_celery.journal.sql import aware, storable
 
 STATUSES = (
     "received", "dispatched", "running", "done", "dead-lettered", "invalid", "replayed", "superseded",
@@ -59,7 +59,8 @@ def parse(text: str) -> Criteria:
     """Criteria from search text (see the module's doc); SearchError when it makes no sense."""
     if len(text) > MAX_SEARCH_CHARS:
         raise SearchError(f"search text is longer than {MAX_SEARCH_CHARS} characters")
-    terms = text.split()
+    # As the journal stored the identifiers (see sql.storable).
+    terms = storable(text).split()
     if len(terms) > MAX_TERMS:
         raise SearchError(f"at most {MAX_TERMS} search terms")
     identifiers: dict[str, str] = {}

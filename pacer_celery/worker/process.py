@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from celery.app import trace
 from celery.signals import worker_init, worker_process_init
 
 from pacer_celery.errors import ConfigurationError, LoginRefused, TransientError
@@ -16,6 +17,11 @@ from pacer_celery.icat import schema_lookup, session
 from pacer_celery.journal import journal
 
 logger = logging.getLogger("pacer_celery.worker")
+
+# Celery's own lines about a task name the message it belongs to: its id, type and
+# identifiers are the task's kwargsrepr (see chains.py).
+trace.LOG_RECEIVED = "Task %(name)s[%(id)s] received: %(kwargs)s"
+trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s %(kwargs)s"
 
 
 @worker_init.connect
