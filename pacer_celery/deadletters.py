@@ -22,7 +22,7 @@ from kombu.message import Message
 
 from pacer_celery import headers as header_codec
 from pacer_celery import topology
-from pacer_celery.envelope import Raw, raw_body
+from pacer_celery.envelope import Raw, keep_bodies, raw_body
 from pacer_celery.journal.store import Record
 
 PREFIX = "x-pacer-"
@@ -190,6 +190,7 @@ def held(connection: Connection) -> Iterator[Iterator[tuple[DeadLetter, Message]
     a queue of a million is never in memory at once.
     """
     channel = connection.channel()
+    keep_bodies(channel)
     try:
         queue = topology.dead_letter_queue()(channel)
         queue.declare()

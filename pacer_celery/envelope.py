@@ -66,11 +66,19 @@ class Raw:
 
 
 def raw_body(message: Message) -> bytes:
-    """The body as sent: py-amqp hands a str when the sender set a content_encoding."""
+    """The body as sent. PACER's channels do not let py-amqp decode bodies by their
+    content_encoding (see ``keep_bodies``); py-amqp still hands an empty body as ``""``."""
     body = message.body
     if isinstance(body, (bytes, bytearray, memoryview)):
         return bytes(body)
-    return body.encode(message.content_encoding or "utf-8", "surrogateescape")
+    return body.encode("utf-8", "surrogateescape")
+
+
+def keep_bodies(channel: object) -> None:
+    """Make ``channel`` hand over bodies as the bytes that came: py-amqp would otherwise
+    decode each by its content_encoding, and a dead letter could not keep the original."""
+    if hasattr(channel, "auto_decode"):
+        channel.auto_decode = False
 
 
 def content_type_of(raw: Raw) -> str:
@@ -132,7 +140,7 @@ class Envelope:
         if self.content_type == JSON:
             try:
                 document = json.loads(self.text)
-            except (json.JSONDecodeError, RecursionError) as exc:
+            except (ValueError, RecursionError) as exc:  # ValueError: JSONDecodeError, huge integers
                 raise InvalidMessage(f"malformed JSON: {exc}") from None
         else:
             if model.xml_root is None:

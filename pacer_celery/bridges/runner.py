@@ -37,7 +37,7 @@ from pacer_celery.bridges.broker import describe_failure
 from pacer_celery.bridges.dispatch import BATCH_SECONDS, BATCH_SIZE, ConfirmedPublisher
 from pacer_celery.bridges.rejected import RejectedTask
 from pacer_celery.deadletters import DeadLetter
-from pacer_celery.envelope import Envelope, Raw
+from pacer_celery.envelope import Envelope, Raw, keep_bodies
 from pacer_celery.errors import InvalidMessage
 from pacer_celery.journal import Arrival, Journal
 from pacer_celery.settings import Settings
@@ -99,6 +99,7 @@ class BridgeRunner(ConsumerMixin):
     # -- the consumer loop (kombu's ConsumerMixin) -----------------------------------
 
     def get_consumers(self, consumer_class: type[Consumer], channel) -> list[Consumer]:
+        keep_bodies(channel)
         consumers = [
             consumer_class(
                 queues=[topology.input_queue(self.settings, bridge.queue, bridge.routing_key_in(self.settings))],
