@@ -11,7 +11,7 @@ from kombu.exceptions import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacer_celery.bridges.broker import what_failed
-from pacer_celery.cli import dlq, messages, run
+from pacer_celery.cli import dashboard, dlq, messages, run
 from pacer_celery.errors import ConfigurationError
 from pacer_celery.journal.search import SearchError
 
@@ -53,4 +53,5 @@ def _parser() -> argparse.ArgumentParser:
     run.add(commands)
     messages.add(commands)
     dlq.add(commands)
+    dashboard.add(commands)
     return parser
