@@ -1,0 +1,116 @@
+"""A real ``pacer dashboard`` process on the run's journal and broker, a real headless
+Chromium driving it, and the core fixtures (in-process worker, probe bridges) that give
+it messages to show."""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+from tests.core.conftest import bridges, broker, run, worker  # noqa: F401 - fixtures used here
+from tests.support.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+#: Links to tasks point here; nothing needs to answer for the links to be checked.
+FLOWER = "http://flower.example:5555"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    url: str
+    user: str
+    password: str
+
+    @property
+    def authorization(self) -> str:
+        return "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return requests.get(self.url + path, headers={"Authorization": self.authorization}, timeout=30, **kwargs)
+
+
+@contextmanager
+def running_dashboard(log: Path, **environment: str) -> Iterator[str]:
+    """``pacer dashboard`` in a process of its own with these settings, its output in
+    ``log``; yields its URL once it answers."""
+    port = environment.setdefault("PACER_DASHBOARD_PORT", str(free_port()))
+    output = log.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pacer_celery.cli", "dashboard"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PACER_BRIDGE_MODULES": "tests.support.probe",
+             "PACER_FLOWER_URL": FLOWER, **environment},
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
+
+    def up() -> bool:
+        assert process.poll() is None, log.read_text()
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok
+        except requests.ConnectionError:
+            return False
+
+    try:
+        wait_for(up, timeout=60, what="the dashboard to answer")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        output.close()
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory) -> Iterator[Dashboard]:
+    password = secrets.token_urlsafe(12)
+    log = tmp_path_factory.mktemp("dashboard") / "dashboard.log"
+    with running_dashboard(log, PACER_DASHBOARD_AUTH="basic", PACER_DASHBOARD_USERS=f"ops:{password}") as url:
+        yield Dashboard(url, "ops", password)
+
+
+def chromium(profile: Path) -> webdriver.Chrome:
+    """Debian's Chromium, headless, on a fresh profile: no network of its own, nothing
+    downloaded (.ci/run installs chromium and chromium-driver)."""
+    assert Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(), (
+        "the browser tests need Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)"
+    )
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1400,1000", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+
+
+@pytest.fixture(scope="module")
+def browser(dashboard, tmp_path_factory) -> Iterator[webdriver.Chrome]:
+    """A browser logged in to the dashboard (basic auth, sent with every request)."""
+    driver = chromium(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        driver.execute_cdp_cmd("Network.enable", {})
+        driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": {"Authorization": dashboard.authorization}})
+        yield driver
+    finally:
+        driver.quit()
