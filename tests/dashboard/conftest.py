@@ -36,6 +36,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def answers(url: str) -> bool:
+    """Whether a dashboard answers its health check at ``url``."""
+    try:
+        return requests.get(url + "/healthz", timeout=1).ok
+    except requests.ConnectionError:
+        return False
+
+
 @dataclass(frozen=True)
 class Dashboard:
     url: str
@@ -65,16 +73,15 @@ def running_dashboard(log: Path, **environment: str) -> Iterator[str]:
         stderr=subprocess.STDOUT,
     )
 
+    url = f"http://127.0.0.1:{port}"
+
     def up() -> bool:
         assert process.poll() is None, log.read_text()
-        try:
-            return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok
-        except requests.ConnectionError:
-            return False
+        return answers(url)
 
     try:
         wait_for(up, timeout=60, what="the dashboard to answer")
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         process.terminate()
         process.wait(timeout=30)
