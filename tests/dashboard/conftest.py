@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import os
+import pty
+import re
 import secrets
 import socket
 import subprocess
@@ -86,6 +88,37 @@ def running_dashboard(log: Path, **environment: str) -> Iterator[str]:
         process.terminate()
         process.wait(timeout=30)
         output.close()
+
+
+@contextmanager
+def running_demo(workdir: Path) -> Iterator[tuple[str, subprocess.Popen, str]]:
+    """``pacer demo`` as a person at a terminal runs it (stdin a terminal), on embedded
+    defaults only; yields its dashboard's URL once it answers, the process, and what the
+    demo printed until then. Killed at the end if still running."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PACER_", "ICAT_"))}
+    env["PACER_DASHBOARD_PORT"] = str(free_port())
+    terminal, keyboard = pty.openpty()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "pacer_celery.cli", "demo"],
+        cwd=workdir, env=env, stdin=keyboard, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        seen = []
+        for line in demo.stdout:
+            seen.append(line)
+            if line.startswith("PACER dashboard on"):
+                break
+        out = "".join(seen)
+        found = re.search(r"(http://127\.0\.0\.1:\d+)/", seen[-1] if seen else "")
+        assert found, out
+        wait_for(lambda: answers(found.group(1)), timeout=30, what="the demo's dashboard")
+        yield found.group(1), demo, out
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+        os.close(terminal)
+        os.close(keyboard)
 
 
 @pytest.fixture(scope="module")
