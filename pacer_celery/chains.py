@@ -22,7 +22,7 @@ from celery import chain
 from celery.canvas import Signature
 from kombu import Producer
 
-from pacer_celery.topology import TASK_QUEUE
+from pacer_celery.topology import MAX_PRIORITY, TASK_QUEUE
 
 #: The kwargs every link carries besides the identifiers; identifiers may not use them.
 DASHBOARD = ("message_id", "message_type", "source")
@@ -104,13 +104,15 @@ class Link:
     def retried(self) -> Link:
         return replace(self, attempt=self.attempt + 1)
 
-    def signature(self, call: StepCall) -> Signature:
+    def signature(self, call: StepCall, position: int = 0) -> Signature:
         link = replace(self, params=call.params, attempt=1)
         return Signature(
             call.task,
             kwargs=link.kwargs(),
             options={
                 "queue": TASK_QUEUE,
+                # Later links first: a message under way finishes before a new one starts.
+                "priority": min(position, MAX_PRIORITY),
                 # An unroutable task message raises instead of vanishing.
                 "mandatory": True,
                 # Flower shows and searches this repr: ids and identifiers, nothing else.
@@ -141,7 +143,7 @@ def identifiers(values: Mapping[str, Any]) -> dict[str, str]:
 def build(head: Link, calls: list[StepCall], report: dict[str, Any]) -> chain:
     """The chain of ``calls`` for the message ``head`` describes; the first link gets
     ``report``, each next one the report of the link before it."""
-    links = [head.signature(call) for call in calls]
+    links = [head.signature(call, position) for position, call in enumerate(calls)]
     links[0] = links[0].clone(args=(report,))
     return chain(*links)
 

@@ -83,6 +83,8 @@ class Settings(BaseSettings):
     step_lease_seconds: float = Field(default=30.0, ge=1)
     #: Starts of one step attempt (each ended by its worker dying) before it is dead-lettered.
     max_worker_losses: int = Field(default=3, ge=1, le=100)
+    #: Per-object order (the newest message wins). Off only to measure what it costs.
+    ordering: bool = True
 
     # ICAT
     icat_server_url: str | None = Field(default=None, validation_alias=_icat("ICAT_SERVER_URL"))

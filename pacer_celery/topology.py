@@ -12,6 +12,9 @@ TASK_QUEUE = "pacer.tasks"
 #: Task messages a worker rejected (a task it does not know, a message not in its journal):
 #: RabbitMQ dead-letters them here, and the bridges turn each into a dead letter.
 REJECTED_TASK_QUEUE = "pacer.tasks.rejected"
+#: Task priorities: a chain's later links go before first links, so messages under way
+#: finish before new ones start (latency stays flat under load; see chains.Link).
+MAX_PRIORITY = 9
 
 
 def exchange(settings: Settings) -> Exchange:
@@ -38,6 +41,7 @@ def task_queue() -> Queue:
         queue_arguments={
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": REJECTED_TASK_QUEUE,
+            "x-max-priority": MAX_PRIORITY,
         },
     )
 

@@ -25,6 +25,6 @@ def test_demo_processes_the_examples_and_reports_what_landed(tmp_path):
     assert "user uos/asmith: no profile yet" in out
     assert "investigation 20261234 visit 1 [experiment]: Strain in Ni thin films" in out
     assert "dataset sample1_0001 of 20261234 [raw]: 2 files, 3145728 bytes" in out
-    assert "dataset sample1_0002 of 20261234 [raw]: 1 files, 1048576 bytes" in out
+    assert "dataset sample1_0003 of 20261234 [raw]: 1 files, 1048576 bytes" in out
     assert "energy=8.5 keV" in out
     assert "Run `pacer demo` in a terminal and it leaves the dashboard open" in out

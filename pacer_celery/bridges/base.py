@@ -1,19 +1,9 @@
 """The bridge: a thin consumer that turns one received message into one Celery chain.
 
-Subclasses declare what the original PACER's consumers declared::
-
-    class DatasetsBridge(PacerBridge):
-        dashboard_message_type = "dataset-ingestion"
-        queue = "pacer.datasets"
-        routing_key = "daq.datasets"
-        model = DatasetMessage
-        reject_msg_at_first_callback_error = True
-
-        def get_message_object_identifiers(self, message, shared_obj_identifiers={}): ...
-
-        @callback_order(1)
-        def create_dataset(self, message):
-            return datasets.create_dataset
+Subclasses declare what the original PACER's consumers declared (``bridges/datasets.py``
+is one): the message type, its queue and routing key, its model, the failure mode, the
+identifiers the dashboard finds it by, and the callbacks that make its chain, in
+``callback_order``.
 
 Each callback returns the step of one link, or ``step.s(**params)`` to give the step
 keyword arguments of its own. A step is named, not imported: ``steps("datasets")`` stands
@@ -37,7 +27,7 @@ from pacer_celery.envelope import Envelope
 from pacer_celery.errors import ConfigurationError, InvalidMessage
 from pacer_celery.models.base import PacerModel
 from pacer_celery.report import new_report
-from pacer_celery.settings import Settings
+from pacer_celery.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +130,7 @@ class PacerBridge:
             return Validated(
                 message=message,
                 identifiers=chains.identifiers(self.get_message_object_identifiers(message)),
-                object_key=self.get_ordering_key(message),
+                object_key=self.get_ordering_key(message) if get_settings().ordering else None,
                 version_at=self.get_version_time(message),
             )
         except Exception as exc:  # noqa: BLE001

@@ -7,13 +7,15 @@ import argparse
 import logging
 import sys
 
+from kombu import Connection
 from kombu.exceptions import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 
-from pacer_celery.bridges.broker import what_failed
+from pacer_celery.bridges.broker import describe_failure
 from pacer_celery.cli import dashboard, dlq, messages, run
 from pacer_celery.errors import ConfigurationError
 from pacer_celery.journal.search import SearchError
+from pacer_celery.settings import get_settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pacer: {exc}", file=sys.stderr)
         return 2
     except (OperationalError, OSError) as exc:
-        print(f"pacer: the broker: {what_failed(exc)}", file=sys.stderr)
+        print(f"pacer: the broker: {describe_failure(Connection(get_settings().broker()), exc)}", file=sys.stderr)
         return 1
     except SQLAlchemyError as exc:
         print(f"pacer: the journal: {(str(exc).strip().splitlines() or ['?'])[0]}", file=sys.stderr)

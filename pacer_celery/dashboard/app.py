@@ -45,6 +45,11 @@ DEAD = ("dead-lettered", "invalid")
 MAX_ID_CHARS = 255
 
 
+def names_a_message(text: str) -> bool:
+    """Whether ``text`` could be a journaled message id (bridges keep only printable ones)."""
+    return 0 < len(text) <= MAX_ID_CHARS and text.isprintable()
+
+
 @dataclass(frozen=True)
 class Target:
     """A message an action takes, and its dead letter."""
@@ -161,7 +166,7 @@ class Pages:
         message_id = request.query_params.get("id", "")
         found = None
         with self.journal.engine.connect() as connection:
-            if 0 < len(message_id) <= MAX_ID_CHARS:
+            if names_a_message(message_id):
                 found = search.timeline(connection, message_id)
             if found is None:
                 return self._render(request, "missing.html", message_id=message_id, status_code=404)
@@ -190,7 +195,7 @@ class Pages:
         if not self.tokens.valid(user, str(form.get("csrf", ""))):
             return PlainTextResponse("403: this form is not from this dashboard, or it expired: reload the page",
                                      status_code=403)
-        ids = [str(i) for i in form.getlist("id") if 0 < len(str(i)) <= MAX_ID_CHARS]
+        ids = [str(i) for i in form.getlist("id") if names_a_message(str(i))]
         selection = None if ids else Selection.of(form)
         upto = form.get("upto")
         args = (action, user, ids, selection, int(upto) if str(upto or "").isdigit() else None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from pacer_celery.journal.store import FINAL, Arrival, Journal, Record, StepStart
+from pacer_celery.journal.store import FINAL, Arrival, Journal, Record, StepAttempt, StepStart
 from pacer_celery.settings import get_settings
 
 _journals: dict[tuple[str, int], Journal] = {}
@@ -24,4 +24,4 @@ def journal() -> Journal:
     return _journals[key]
 
 
-__all__ = ["FINAL", "Arrival", "Journal", "Record", "StepStart", "journal"]
+__all__ = ["FINAL", "Arrival", "Journal", "Record", "StepAttempt", "StepStart", "journal"]

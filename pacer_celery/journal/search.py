@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, lite
 from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 
 from pacer_celery.journal.schema import audit, messages, steps
-from pacer_celery.journal.sql import aware
+from pacer_celery.journal.sql import aware, storable
 
 STATUSES = (
     "received", "dispatched", "running", "done", "dead-lettered", "invalid", "replayed", "superseded",
@@ -66,7 +66,8 @@ def parse(text: str) -> Criteria:
     """Criteria from search text (see the module's doc); SearchError when it makes no sense."""
     if len(text) > MAX_SEARCH_CHARS:
         raise SearchError(f"search text is longer than {MAX_SEARCH_CHARS} characters")
-    terms = text.split()
+    # As the journal stored the identifiers (see sql.storable).
+    terms = storable(text).split()
     if len(terms) > MAX_TERMS:
         raise SearchError(f"at most {MAX_TERMS} search terms")
     identifiers: dict[str, str] = {}
@@ -198,7 +199,7 @@ def _where(connection: Connection, criteria: Criteria) -> ColumnElement[bool]:
     if criteria.until:
         conditions.append(messages.c.received_at < criteria.until)
     if criteria.reason:
-        conditions.append(messages.c.error.contains(criteria.reason[:MAX_SEARCH_CHARS], autoescape=True))
+        conditions.append(messages.c.error.contains(storable(criteria.reason[:MAX_SEARCH_CHARS]), autoescape=True))
     if criteria.unpurged:
         conditions.append(~exists(select(1).where(
             audit.c.message_id == messages.c.message_id, audit.c.action == "purge",

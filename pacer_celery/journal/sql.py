@@ -14,6 +14,19 @@ def insert_for(connection: Connection, table: Table):
     return dialect.insert(table)
 
 
+def storable(text: str | None) -> str | None:
+    """Text as both databases can store it: PostgreSQL refuses NUL characters (in text and
+    in JSONB alike), and no database stores a lone surrogate, which a hostile JSON body
+    can carry (``"\\ud800"``). A message must never fail to be journaled for its text."""
+    if text is None:
+        return None
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+def storable_identifiers(identifiers: dict[str, str]) -> dict[str, str]:
+    return {storable(str(k)): storable(str(v)) for k, v in identifiers.items()}
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from pacer_celery.journal import migrate, ordering
 from pacer_celery.journal.database import engine_for
 from pacer_celery.journal.schema import audit, messages, steps
-from pacer_celery.journal.sql import aware, insert_for, now
+from pacer_celery.journal.sql import aware, insert_for, now, storable, storable_identifiers
 
 #: A message in one of these has met its fate.
 FINAL = ("done", "dead-lettered", "invalid", "superseded")
@@ -74,6 +74,21 @@ class Record:
     @property
     def version(self) -> ordering.Version:
         return ordering.Version(self.message_id, self.seq, self.version_at)
+
+
+@dataclass(frozen=True)
+class StepAttempt:
+    """One attempt at one step of one dispatch of a message, by one task."""
+
+    record: Record
+    dispatch: int
+    step: str
+    attempt: int
+    task_id: str
+
+    @property
+    def message_id(self) -> str:
+        return self.record.message_id
 
 
 @dataclass(frozen=True)
@@ -158,15 +173,15 @@ class Journal:
         return {
             "message_id": arrival.message_id,
             "message_type": arrival.message_type,
-            "source": arrival.source[:255],
-            "routing_key": arrival.routing_key[:255],
-            "content_type": (arrival.content_type or "")[:255] or None,
+            "source": storable(arrival.source[:255]),
+            "routing_key": storable(arrival.routing_key[:255]),
+            "content_type": storable((arrival.content_type or "")[:255]) or None,
             "headers": arrival.headers,
             "body": arrival.body,
             "body_size": len(arrival.body),
             "body_sha256": hashlib.sha256(arrival.body).hexdigest(),
-            "identifiers": arrival.identifiers,
-            "object_key": arrival.object_key,
+            "identifiers": storable_identifiers(arrival.identifiers),
+            "object_key": storable(arrival.object_key),
             "version_at": arrival.version_at,
             "received_at": moment,
             "finished_at": moment if arrival.error else None,
@@ -183,7 +198,7 @@ class Journal:
         return {
             # "received" until the broker confirms its chain (mark_dispatched).
             "status": "invalid" if invalid else "received",
-            "error": arrival.error[:MAX_ERROR_CHARS] if invalid else None,
+            "error": storable(arrival.error[:MAX_ERROR_CHARS]) if invalid else None,
             "dead_letter_id": arrival.dead_letter_id,
             "dispatched_at": None,
             "activity_at": moment,
@@ -233,19 +248,10 @@ class Journal:
             dead_letter_id=row.dead_letter_id,
         )
 
-    def begin_step(
-        self,
-        record: Record,
-        dispatch: int,
-        step: str,
-        attempt: int,
-        task_id: str,
-        lease: timedelta,
-        *,
-        supersedable: bool,
-    ) -> StepStart:
-        """A worker starts ``step``: check the message is still this dispatch's, claim
-        its object, and record the start (counting restarts of the same attempt)."""
+    def begin_step(self, run: StepAttempt, lease: timedelta, *, supersedable: bool) -> StepStart:
+        """A worker starts a step: check the message is still this dispatch's, claim its
+        object, and record the start (counting restarts of the same attempt)."""
+        record, dispatch, task_id = run.record, run.dispatch, run.task_id
         moment = now()
         with self.engine.begin() as connection:
             current = connection.execute(
@@ -268,7 +274,7 @@ class Journal:
                     self._supersede(connection, record.message_id, claim.superseded_by, moment)
                     return StepStart("superseded", superseded_by=claim.superseded_by)
             started = insert_for(connection, steps).values(
-                message_id=record.message_id, dispatch=dispatch, step=step, attempt=attempt,
+                message_id=record.message_id, dispatch=dispatch, step=run.step, attempt=run.attempt,
                 task_id=task_id, status="running", losses=0, started_at=moment,
             )
             # Started again while still "running": the worker that ran it died.
@@ -291,35 +297,31 @@ class Journal:
                     status="running",
                     held_until=moment + lease,
                     activity_at=moment,
-                    attempts=case((messages.c.attempts < attempt, attempt), else_=messages.c.attempts),
+                    attempts=case((messages.c.attempts < run.attempt, run.attempt), else_=messages.c.attempts),
                 )
             )
         return StepStart("run", losses=losses)
 
-    def renew(self, record: Record, task_id: str, lease: timedelta) -> None:
+    def renew(self, run: StepAttempt, lease: timedelta) -> None:
         """The step still runs: extend the message's hold and the object's lease."""
         until = now() + lease
         with self.engine.begin() as connection:
             connection.execute(
-                update(messages).where(messages.c.message_id == record.message_id).values(held_until=until)
+                update(messages).where(messages.c.message_id == run.message_id).values(held_until=until)
             )
-            if record.object_key is not None:
-                ordering.renew(connection, record.object_key, task_id, until)
+            if run.record.object_key is not None:
+                ordering.renew(connection, run.record.object_key, run.task_id, until)
 
-    def release(self, record: Record, task_id: str) -> None:
+    def release(self, run: StepAttempt) -> None:
         """Let the object go without recording an outcome (a step that will run again)."""
-        if record.object_key is None:
+        if run.record.object_key is None:
             return
         with self.engine.begin() as connection:
-            ordering.release(connection, record.object_key, task_id)
+            ordering.release(connection, run.record.object_key, run.task_id)
 
     def end_step(
         self,
-        record: Record,
-        dispatch: int,
-        step: str,
-        attempt: int,
-        task_id: str,
+        run: StepAttempt,
         *,
         status: str,
         result: Any = None,
@@ -332,30 +334,30 @@ class Journal:
         """Record how the step ended (``ok``, ``retrying``, ``failed``), let the object
         go, and, with ``outcome``, the message's fate (``done``, ``dead-lettered``, with
         the ``reason``)."""
-        moment = now()
+        record, moment = run.record, now()
         with self.engine.begin() as connection:
             connection.execute(
                 update(steps)
                 .where(
                     and_(
                         steps.c.message_id == record.message_id,
-                        steps.c.dispatch == dispatch,
-                        steps.c.step == step,
-                        steps.c.attempt == attempt,
+                        steps.c.dispatch == run.dispatch,
+                        steps.c.step == run.step,
+                        steps.c.attempt == run.attempt,
                     )
                 )
                 .values(status=status, finished_at=moment, result=result,
-                        error=error[:MAX_ERROR_CHARS] if error else None)
+                        error=storable(error[:MAX_ERROR_CHARS]) if error else None)
             )
             if record.object_key is not None:
-                ordering.release(connection, record.object_key, task_id)
+                ordering.release(connection, record.object_key, run.task_id)
             values: dict[str, Any] = {"held_until": None, "activity_at": retry_at or moment}
             if outcome is not None:
                 values.update(status=outcome, finished_at=moment, dead_letter_id=dead_letter_id,
-                              error=reason[:MAX_ERROR_CHARS] if reason else None)
+                              error=storable(reason[:MAX_ERROR_CHARS]) if reason else None)
             connection.execute(
                 update(messages)
-                .where(and_(messages.c.message_id == record.message_id, messages.c.dispatch == dispatch))
+                .where(and_(messages.c.message_id == record.message_id, messages.c.dispatch == run.dispatch))
                 .values(**values)
             )
 
@@ -376,7 +378,7 @@ class Journal:
                 update(messages)
                 .where(messages.c.message_id == message_id)
                 .values(status="dead-lettered", dead_letter_id=dead_letter_id,
-                        error=error[:MAX_ERROR_CHARS], finished_at=moment, activity_at=moment,
+                        error=storable(error[:MAX_ERROR_CHARS]), finished_at=moment, activity_at=moment,
                         held_until=None)
             )
 
@@ -434,7 +436,7 @@ class Journal:
         with self.engine.begin() as connection:
             connection.execute(
                 audit.insert().values(
-                    at=now(), actor=actor[:255], action=action, message_id=message_id,
+                    at=now(), actor=storable(actor[:255]), action=action, message_id=message_id,
                     detail=None if detail is None else json.dumps(detail, default=str),
                 )
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from celery.app import trace
 from celery.signals import worker_init, worker_process_init
 
 from pacer_celery.errors import ConfigurationError, LoginRefused, TransientError
@@ -16,6 +17,11 @@ from pacer_celery.icat import schema_lookup, session
 from pacer_celery.journal import journal
 
 logger = logging.getLogger("pacer_celery.worker")
+
+# Celery's own lines about a task name the message it belongs to: its id, type and
+# identifiers are the task's kwargsrepr (see chains.py).
+trace.LOG_RECEIVED = "Task %(name)s[%(id)s] received: %(kwargs)s"
+trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s %(kwargs)s"
 
 
 @worker_init.connect
@@ -40,9 +46,10 @@ def _log_in(when: str) -> None:
     try:
         session.client()
     except (LoginRefused, ConfigurationError) as exc:
+        trouble = "ICAT LOGIN REFUSED" if isinstance(exc, LoginRefused) else "ICAT NOT CONFIGURED"
         logger.error(
-            "ICAT LOGIN REFUSED at %s: %s. Tasks that need ICAT go back to their queue, not "
-            "counted as attempts, until ICAT accepts the login.", when, exc,
+            "%s at %s: %s. Tasks that need ICAT go back to their queue, not counted as "
+            "attempts, until ICAT accepts the login.", trouble, when, exc,
         )
     except TransientError as exc:
         logger.warning("ICAT unreachable at %s (%s); steps retry as usual", when, exc)

@@ -46,7 +46,7 @@ from pacer_celery.errors import (
 )
 from pacer_celery.icat import session
 from pacer_celery.icat.errors import classify
-from pacer_celery.journal import Journal, Record, journal
+from pacer_celery.journal import Journal, Record, StepAttempt, journal
 from pacer_celery.journal.sql import now
 from pacer_celery.models.base import PacerModel
 from pacer_celery.report import Report, failures, new_report, with_failure, with_success
@@ -64,20 +64,12 @@ PAUSES = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 MAX_SUMMARY_CHARS = 300
 
 
-class Requeue(Reject):
-    """Put the task message back, as it is, after a pause: nothing was wrong with it."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason, requeue=True)
-
-
 def run(step: Any, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     """Run ``step`` for the link ``task`` was given; its one-line summary for Flower."""
     link = Link.from_kwargs(kwargs)
     report: Report = args[0] if args else new_report(link.message_id)
-    runner = LinkRun(step, task, link, report, get_settings())
     try:
-        return runner.run()
+        return LinkRun(step, task, link, report, get_settings()).run()
     except SQLAlchemyError as exc:
         raise _requeue(f"{link.describe()}: journal unreachable ({_first_line(exc)})") from exc
 
@@ -93,6 +85,7 @@ class LinkRun:
         self.lease = timedelta(seconds=settings.step_lease_seconds)
         self.journal: Journal = journal()
         self.record: Record = self._record()
+        self.attempt = StepAttempt(self.record, link.dispatch, step.name, link.attempt, task.request.id)
 
     def run(self) -> str:
         try:
@@ -109,7 +102,7 @@ class LinkRun:
         if start.losses >= self.settings.max_worker_losses:
             error = f"killed its worker {start.losses} times (PACER_MAX_WORKER_LOSSES)"
             return self._failed_for_good(error, self.link.attempt)
-        with Lease(self.journal, self.record, self.task.request.id, self.lease):
+        with Lease(self.journal, self.attempt, self.lease):
             try:
                 result = self._call(client)
             except Exception as exc:  # noqa: BLE001 - every failure is classified below
@@ -141,10 +134,7 @@ class LinkRun:
         """The step's start in the journal; None for a stale link (the chain stops)."""
         waited = 0.0
         while True:
-            start = self.journal.begin_step(
-                self.record, self.link.dispatch, self.step.name, self.link.attempt,
-                self.task.request.id, self.lease, supersedable=self.link.supersedable,
-            )
+            start = self.journal.begin_step(self.attempt, self.lease, supersedable=self.link.supersedable)
             if start.verdict == "missing":
                 raise Reject(f"message {self.link.message_id} not in the journal", requeue=False)
             if start.verdict == "stale":
@@ -183,14 +173,13 @@ class LinkRun:
     # -- after the step ------------------------------------------------------------------
 
     def _succeeded(self, result: Any) -> str:
+        # What a step returns goes into the journal and the next link: plain JSON only.
+        result = json.loads(json.dumps(result, default=str))
         self.report = with_success(self.report, self.step.name, result)
         last = not self.task.request.chain
         if last and failures(self.report):
             return self._dead_letter_all(status="ok", result=result)
-        self.journal.end_step(
-            self.record, self.link.dispatch, self.step.name, self.link.attempt, self.task.request.id,
-            status="ok", result=result, outcome="done" if last else None,
-        )
+        self.journal.end_step(self.attempt, status="ok", result=result, outcome="done" if last else None)
         logger.info("%s: %s done%s", self.label, self.step.name, ", message done" if last else "")
         self._next()
         return _summary(result)
@@ -205,8 +194,7 @@ class LinkRun:
                     self.label, self.step.name, attempts, describe(exc), wait,
                 )
                 self.journal.end_step(
-                    self.record, self.link.dispatch, self.step.name, attempts, self.task.request.id,
-                    status="retrying", error=describe(exc), retry_at=now() + timedelta(seconds=wait),
+                    self.attempt, status="retrying", error=describe(exc), retry_at=now() + timedelta(seconds=wait)
                 )
                 self._retry(wait, count=True)
             error = f"gave up after {attempts} attempts: {describe(exc)}"
@@ -219,10 +207,7 @@ class LinkRun:
         self.report = with_failure(self.report, self.step.name, error, attempts)
         if self.link.fail_fast or not self.task.request.chain:
             return self._dead_letter_all(status="failed", error=error)
-        self.journal.end_step(
-            self.record, self.link.dispatch, self.step.name, attempts, self.task.request.id,
-            status="failed", error=error,
-        )
+        self.journal.end_step(self.attempt, status="failed", error=error)
         self._next()
         return f"failed: {error}"
 
@@ -236,12 +221,11 @@ class LinkRun:
         except Exception as exc:  # noqa: BLE001
             # Not in the dead letters, so the task message must not be acked: it comes back
             # and the step runs again (steps are idempotent).
-            self.journal.release(self.record, self.task.request.id)
+            self.journal.release(self.attempt)
             raise _requeue(f"{self.label}: could not dead-letter ({exc})") from exc
         self.journal.end_step(
-            self.record, self.link.dispatch, self.step.name, self.link.attempt, self.task.request.id,
-            status=status, result=result, error=error, outcome="dead-lettered", reason=letter.reason,
-            dead_letter_id=letter.id,
+            self.attempt, status=status, result=result, error=error, outcome="dead-lettered",
+            reason=letter.reason, dead_letter_id=letter.id,
         )
         logger.error("%s: dead letter %s: %s", self.label, letter.id, letter.reason)
         self._stop_chain()
@@ -289,8 +273,8 @@ class Lease:
     """Renews the journal's hold on the message (and the object's lock) while a step runs,
     so that a killed worker blocks its object for one lease at most."""
 
-    def __init__(self, journal: Journal, record: Record, task_id: str, lease: timedelta) -> None:
-        self.journal, self.record, self.task_id, self.lease = journal, record, task_id, lease
+    def __init__(self, journal: Journal, attempt: StepAttempt, lease: timedelta) -> None:
+        self.journal, self.attempt, self.lease = journal, attempt, lease
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._renew, daemon=True, name="pacer-lease")
 
@@ -305,9 +289,9 @@ class Lease:
     def _renew(self) -> None:
         while not self.done.wait(self.lease.total_seconds() / 3):
             try:
-                self.journal.renew(self.record, self.task_id, self.lease)
+                self.journal.renew(self.attempt, self.lease)
             except SQLAlchemyError as exc:
-                logger.warning("message %s: lease not renewed (%s)", self.record.message_id, _first_line(exc))
+                logger.warning("message %s: lease not renewed (%s)", self.attempt.message_id, _first_line(exc))
 
 
 def retry_delay(exc: Exception, received_at: float, attempts: int, settings: Settings) -> float | None:
@@ -342,11 +326,15 @@ class _Pauses:
 _pauses = _Pauses()
 
 
-def _requeue(reason: str) -> Requeue:
+def _requeue(reason: str) -> Reject:
+    """Put the task message back, as it is, after a pause: nothing was wrong with it.
+
+    (Celery's own Reject: a prefork pool sends it back to the main process pickled.)
+    """
     pause = _pauses.next()
     logger.warning("%s; the task goes back to the queue in %.0fs", reason, pause)
     time.sleep(pause)
-    return Requeue(reason)
+    return Reject(reason, requeue=True)
 
 
 class _Cache:

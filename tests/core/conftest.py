@@ -49,8 +49,10 @@ def send(
     routing_key: str = "test.probe",
     content_type: str | None = "application/json",
     headers: dict | None = None,
-) -> None:
-    """Publish as a producer would (confirmed), bypassing PacerProducer's own checks."""
+    message_id: str | None = None,
+) -> str:
+    """Publish as a producer would (confirmed), bypassing PacerProducer's own checks; the
+    message's id (one is made up unless given)."""
     if isinstance(body, dict):
         body = json.dumps(body)
     if isinstance(body, str):
@@ -59,12 +61,14 @@ def send(
     # the User Office System sends them (content type in a header only).
     channel = connection.default_channel
     topology.exchange(get_settings())(channel).declare()
+    message_id = message_id or str(uuid.uuid4())
     message = channel.prepare_message(
-        body, 0, content_type, None, {"source": "tests", **(headers or {})}, {}
+        body, 0, content_type, None, {"source": "tests", **(headers or {})}, {"message_id": message_id}
     )
     channel.basic_publish(
         message, exchange=get_settings().rmq_exchange, routing_key=routing_key, mandatory=True
     )
+    return message_id
 
 
 def records(run: str, item: str) -> dict:

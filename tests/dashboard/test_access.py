@@ -94,3 +94,22 @@ def test_the_dashboard_does_not_start_open_by_accident():
     assert no_users.returncode == 2 and "the dashboard needs users" in no_users.stderr
     open_to_all = _start(PACER_DASHBOARD_AUTH="none", PACER_DASHBOARD_HOST="0.0.0.0")
     assert open_to_all.returncode == 2 and "PACER_DASHBOARD_AUTH=none is for a local demo" in open_to_all.stderr
+
+
+def test_hostile_query_strings_get_a_page_never_a_server_error(dashboard):
+    answers = {
+        "/search?q=%00%ff%ud800": 200,
+        "/search?q=" + "x" * 2001: 400,
+        "/search?q=status%3Anope": 400,
+        "/search?q=since%3Ayesterday": 400,
+        "/search?before=abc": 200,
+        "/dead-letters?reason=%00%25_%27": 200,
+        "/dead-letters?status=%3Cscript%3E": 200,
+        "/message?id=" + "y" * 300: 404,
+        "/message?id=%00": 404,
+    }
+    for path, status in answers.items():
+        response = dashboard.get(path)
+        assert response.status_code == status, (path, response.text[:300])
+        assert "<script>" not in response.text
+    assert "longer than 2000 characters" in dashboard.get("/search?q=" + "x" * 2001).text

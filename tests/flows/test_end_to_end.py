@@ -1,5 +1,6 @@
 """Whole flows: a message published to RabbitMQ → bridge → in-process Celery worker → ICAT,
-checked through python-icat; failures checked in the dead-letter queue."""
+checked through python-icat; failures checked in the dead-letter queue; and for every
+message these tests send, the journal tells what happened to it and why."""
 
 from __future__ import annotations
 
@@ -7,10 +8,44 @@ import json
 import time
 from importlib import resources
 
-from tests.core.conftest import dead_letters, send, wait_for
+import pytest
+
+from pacer_celery.journal import FINAL, journal, search
+from tests.core import conftest as core
+from tests.core.conftest import dead_letters, wait_for
 from tests.flows.conftest import dataset_message, datafile, proposal_message, user_message
 
 USERS, PROPOSALS, DATASETS, DATAFILES = "uos.users", "uos.proposals", "daq.datasets", "daq.datafiles"
+#: The ids of the messages the running test sent.
+SENT: list[str] = []
+
+
+def send(*args, **kwargs) -> None:
+    SENT.append(core.send(*args, **kwargs))
+
+
+@pytest.fixture(autouse=True)
+def journal_tells_each_fate():
+    """After each test: every message it sent met a fate the journal explains."""
+    SENT.clear()
+    yield
+    for message_id in SENT:
+        life = wait_for(lambda: _final(message_id), timeout=60, what=f"message {message_id} to end")
+        message, steps = life.message, life.steps
+        if message["status"] == "done":
+            assert steps and all(s.status in ("ok", "retrying") for s in steps), steps
+            assert steps[-1].status == "ok" and message["finished_at"] is not None
+        elif message["status"] == "superseded":
+            assert message["superseded_by"]
+        else:
+            assert message["status"] in ("dead-lettered", "invalid") and message["error"]
+            assert message["dead_letter_id"]
+
+
+def _final(message_id: str):
+    with journal().engine.connect() as connection:
+        life = search.timeline(connection, message_id)
+    return life if life is not None and life.message["status"] in FINAL else None
 
 
 def letters_about(broker, uid):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pacer_celery.journal import Arrival, Journal
+from pacer_celery.journal import Arrival, Journal, StepAttempt
 from pacer_celery.journal import migrate, search
 
 LEASE = timedelta(seconds=30)
@@ -31,9 +31,13 @@ def arrival(message_id: str | None = None, **fields) -> Arrival:
     return Arrival(**values)
 
 
-def started(journal: Journal, message_id: str, task: str = "t1", step: str = "users.update_user", attempt: int = 1):
+def run_of(journal: Journal, message_id: str, task: str = "t1", dispatch: int | None = None) -> StepAttempt:
     record = journal.load(message_id)
-    return journal.begin_step(record, record.dispatch, step, attempt, task, LEASE, supersedable=True)
+    return StepAttempt(record, dispatch or record.dispatch, "users.update_user", 1, task)
+
+
+def started(journal: Journal, message_id: str, task: str = "t1"):
+    return journal.begin_step(run_of(journal, message_id, task), LEASE, supersedable=True)
 
 
 def test_schema_is_created_at_first_use_and_then_current(journal):
@@ -81,15 +85,14 @@ def test_a_step_holds_its_object_until_it_ends(journal):
     assert started(journal, older.message_id, "t1").verdict == "run"
     busy = started(journal, newer.message_id, "t2")
     assert busy.verdict == "busy" and busy.holder == "t1"
-    journal.end_step(journal.load(older.message_id), 1, "users.update_user", 1, "t1", status="ok", outcome="done")
+    journal.end_step(run_of(journal, older.message_id, "t1"), status="ok", outcome="done")
     assert started(journal, newer.message_id, "t2").verdict == "run"
 
 
 def test_a_dead_workers_lock_lapses_with_its_lease(journal):
     older, newer = arrival(), arrival()
     journal.record_arrivals([older, newer])
-    record = journal.load(older.message_id)
-    journal.begin_step(record, 1, "users.update_user", 1, "dead", timedelta(seconds=-1), supersedable=True)
+    journal.begin_step(run_of(journal, older.message_id, "dead"), timedelta(seconds=-1), supersedable=True)
     assert started(journal, newer.message_id, "t2").verdict == "run"
 
 
@@ -97,7 +100,7 @@ def test_an_older_message_is_superseded_by_one_that_started_writing(journal):
     older, newer = arrival(), arrival()
     journal.record_arrivals([older, newer])
     assert started(journal, newer.message_id, "t2").verdict == "run"
-    journal.end_step(journal.load(newer.message_id), 1, "users.update_user", 1, "t2", status="ok", outcome="done")
+    journal.end_step(run_of(journal, newer.message_id, "t2"), status="ok", outcome="done")
     late = started(journal, older.message_id, "t1")
     assert late.verdict == "superseded" and late.superseded_by == newer.message_id
     with journal.engine.connect() as connection:
@@ -111,7 +114,7 @@ def test_the_source_time_decides_before_the_order_received(journal):
     journal.record_arrivals([ten])
     journal.record_arrivals([nine])  # received later, but older
     assert started(journal, ten.message_id, "t1").verdict == "run"
-    journal.end_step(journal.load(ten.message_id), 1, "users.update_user", 1, "t1", status="ok", outcome="done")
+    journal.end_step(run_of(journal, ten.message_id, "t1"), status="ok", outcome="done")
     assert started(journal, nine.message_id, "t2").verdict == "superseded"
 
 
@@ -119,9 +122,9 @@ def test_restarting_a_running_attempt_counts_a_lost_worker(journal):
     message = arrival()
     journal.record_arrivals([message])
     assert started(journal, message.message_id, "t1").losses == 0
-    journal.release(journal.load(message.message_id), "t1")
+    journal.release(run_of(journal, message.message_id, "t1"))
     assert started(journal, message.message_id, "t1").losses == 1
-    journal.release(journal.load(message.message_id), "t1")
+    journal.release(run_of(journal, message.message_id, "t1"))
     assert started(journal, message.message_id, "t1").losses == 2
 
 
@@ -131,7 +134,8 @@ def test_links_of_an_earlier_dispatch_are_stale(journal):
     record = journal.load(message.message_id)
     assert journal.redispatch(record, replay=False) == 2
     assert journal.redispatch(record, replay=False) is None  # another sweeper was first
-    assert journal.begin_step(record, 1, "users.update_user", 1, "t1", LEASE, supersedable=True).verdict == "stale"
+    stale = StepAttempt(record, 1, "users.update_user", 1, "t1")
+    assert journal.begin_step(stale, LEASE, supersedable=True).verdict == "stale"
 
 
 def test_stalled_messages_are_found_unless_a_worker_holds_them(journal):
@@ -195,3 +199,14 @@ def test_prune_deletes_old_messages_and_their_steps_in_batches(journal):
         assert count <= 2
         deleted += count
     assert deleted >= 5 and journal.load(old[0].message_id) is None
+
+
+def test_hostile_text_never_keeps_a_message_out_of_the_journal(journal):
+    nasty = "nul\x00 and a lone \ud800 surrogate"
+    message = arrival(identifiers={"user": nasty}, source=nasty, error=f"bad: {nasty}", dead_letter_id="x")
+    journal.record_arrivals([message])
+    with journal.engine.connect() as connection:
+        (row,) = search.search(connection, search.parse("status:invalid"))
+    assert row.message_id == message.message_id
+    assert row.identifiers == {"user": "nul\ufffd and a lone ? surrogate"}
+    assert row.error == "bad: nul\ufffd and a lone ? surrogate"

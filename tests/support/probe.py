@@ -7,6 +7,7 @@ is a set, so a step applied twice leaves one effect, as an idempotent ICAT write
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import redis
@@ -16,6 +17,7 @@ from pacer_celery.errors import PermanentError, TransientError
 from pacer_celery.models import PacerModel, Text
 from pacer_celery.worker import step
 
+SLOW_SECONDS = 3.0
 REDIS_URL = os.environ.get("PACER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -27,7 +29,9 @@ class ProbeMessage(PacerModel):
     run: Text
     item: Text
     #: step name → "permanent", "transient" (always), "flaky" (fails once), "hang-once",
-    #: "until-fixed" (permanent while the Redis key "<run>:broken" exists)
+    #: "until-fixed" (permanent while the Redis key "<run>:broken" exists), "slow" (takes
+    #: SLOW_SECONDS each run), "slow-flaky" (slow, and fails once), "kill-worker" (its
+    #: process dies, every time)
     faults: dict[str, str] = {}
     xml_root = "probe"
 
@@ -49,6 +53,13 @@ def _act(message: ProbeMessage, name: str) -> dict:
     if fault == "hang-once" and attempt == 1:
         db.set(f"{key}:hanging", os.getpid())
         time.sleep(120)
+    if fault in ("slow", "slow-flaky"):
+        db.set(f"{key}:running:{name}", attempt)
+        time.sleep(SLOW_SECONDS)
+        if fault == "slow-flaky" and attempt == 1:
+            raise TransientError(f"{name}: service unavailable")
+    if fault == "kill-worker":
+        os.kill(os.getpid(), signal.SIGKILL)
     db.sadd(f"{key}:effects", name)
     return {"step": name, "attempt": attempt}
 
