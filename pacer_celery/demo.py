@@ -3,13 +3,16 @@
 An in-memory broker and result backend, the registered bridges in a thread, an in-process
 Celery worker and an embedded ICAT testbox on SQLite. It loads the example reference data,
 publishes the example messages that ship with the package, shows each message's fate as it
-happens, and ends with what landed in ICAT and what was dead-lettered, and why.
+happens, and ends with what landed in ICAT and what was dead-lettered, and why. Run from a
+terminal, it then leaves the dashboard open on the demo's journal until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
+import sys
 import tempfile
 import threading
 import time
@@ -29,6 +32,9 @@ EMBEDDED = {
     "ICAT_AUTH_PLUGIN": "db",
     "ICAT_AUTH_USERNAME": "pacer",
     "ICAT_AUTH_PASSWORD": "demo-only",
+    # The dashboard the demo leaves open: on this machine only, so no login.
+    "PACER_DASHBOARD_AUTH": "none",
+    "PACER_DASHBOARD_HOST": "127.0.0.1",
 }
 #: The bundled examples, in the order they are sent: what a facility's day looks like.
 EXAMPLES = (
@@ -118,6 +124,7 @@ def _pipeline(timeout: float) -> int:
         runner.should_stop = True
         thread.join(timeout=10)
         _summary(client(), todo)
+        _dashboard(settings)  # the worker still runs: a replay from the dashboard works
     session.close()
     return 0 if all(e.outcome for e in todo) else 1
 
@@ -194,3 +201,22 @@ def _summary(icat, todo) -> None:
         print(f"{example.path.name}: {example.outcome.split(': ', 1)[-1]}")
     if not letters:
         print("none")
+
+
+def _dashboard(settings) -> None:
+    """Leave the dashboard open on the demo's journal for a person at a terminal; a script
+    (no terminal on stdin) gets a line saying so, and the demo ends."""
+    if not sys.stdin.isatty():
+        print("\n(Run `pacer demo` in a terminal and it leaves the dashboard open on these messages.)")
+        return
+    from pacer_celery.cli.dashboard import serve
+
+    port = settings.dashboard_port
+    with socket.socket() as probe:
+        try:
+            probe.bind((settings.dashboard_host, port))
+        except OSError:  # taken: any free port will do for a demo
+            probe.bind((settings.dashboard_host, 0))
+            port = probe.getsockname()[1]
+    print("\n== The dashboard ==\nSearch these messages, follow each one's steps, replay or purge the dead letter:")
+    serve(settings.model_copy(update={"dashboard_port": port}))

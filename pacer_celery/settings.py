@@ -6,12 +6,14 @@ The original PACER's variable names are kept (``PACER_RMQ_HOST``, ...). Secrets 
 
 from __future__ import annotations
 
+import difflib
 import os
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import quote
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import quote, urlsplit
 
+from dotenv import dotenv_values
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -99,6 +101,29 @@ class Settings(BaseSettings):
     icat_chunk_size: int = Field(default=500, ge=1, le=10000)
     icat_reference_ttl_seconds: float = Field(default=300.0, ge=0)
 
+    # The dashboard (``pacer dashboard``)
+    #: ``basic`` (PACER_DASHBOARD_USERS or _USERS_FILE), ``header`` (a reverse proxy
+    #: authenticates and names the user), or ``none``: a local demo only.
+    dashboard_auth: Literal["basic", "header", "none"] = "basic"
+    #: ``name:password,...`` for basic auth.
+    dashboard_users: SecretStr | None = None
+    #: An htpasswd file of bcrypt entries (``htpasswd -B``), for basic auth.
+    dashboard_users_file: Path | None = None
+    dashboard_user_header: str = Field(default="X-Remote-User", pattern=r"^[A-Za-z0-9-]{1,64}$")
+    #: The addresses the user header is believed from (the reverse proxy's).
+    dashboard_trusted_proxies: str = "127.0.0.1,::1"
+    #: Signs the forms' CSRF tokens; random per process when unset (set it for several
+    #: dashboards behind one address).
+    dashboard_secret: SecretStr | None = None
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: Port = 8080
+    #: How much of a message body the dashboard shows.
+    dashboard_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    #: The most messages one replay or purge from the dashboard may take (more: the CLI).
+    dashboard_max_bulk: int = Field(default=1000, ge=1, le=100_000)
+    #: Flower's address, for links to each task (``{flower}/task/{task_id}``).
+    flower_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+
     @field_validator("rmq_virtual_host")
     @classmethod
     def _vhost_not_empty(cls, value: str) -> str:
@@ -137,8 +162,61 @@ class Settings(BaseSettings):
         return default_journal_url()
 
     def redacted(self) -> dict[str, object]:
-        """Settings as shown to people: secrets masked, URLs without passwords."""
-        return self.model_dump(mode="json")
+        """What ``pacer config`` shows: each setting under its variable's name with where
+        its value came from, the effective broker and journal URLs with their passwords
+        masked, and what looks wrong."""
+        values = self.model_dump(mode="json")
+        environ = {k.upper(): v for k, v in os.environ.items()}
+        dotenv = {k.upper(): v for k, v in dotenv_values(self.model_config["env_file"]).items()}
+        shown: dict[str, dict[str, object]] = {}
+        for name in type(self).model_fields:
+            variable = next((v for v in env_names(name) if v in environ or v in dotenv), env_names(name)[0])
+            origin = "environment" if variable in environ else ".env" if variable in dotenv else "default"
+            shown[variable] = {"value": values[name], "from": origin}
+        warnings = [f"{v}: matches no setting{_did_you_mean(v)}" for v in unknown_variables([*environ, *dotenv])]
+        if not self.icat_server_url:
+            warnings.insert(0, "ICAT_SERVER_URL is not set: workers cannot reach ICAT")
+        return {
+            "settings": shown,
+            "broker_url": masked_url(self.broker()),
+            "journal_url": masked_url(self.journal()),
+            "warnings": warnings,
+        }
+
+
+def env_names(field: str) -> list[str]:
+    """The variables a setting is read from, the preferred one first."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice).upper() for choice in alias.choices]
+    return [f"PACER_{field.upper()}"]
+
+
+#: Variables of the test suite (see architecture.md), not of PACER itself.
+_NOT_SETTINGS = ("PACER_TEST_",)
+
+
+def unknown_variables(names: list[str]) -> list[str]:
+    """The ``PACER_*`` names among ``names`` that no setting reads: typos, silently ignored."""
+    known = {v for field in Settings.model_fields for v in env_names(field)}
+    return sorted({
+        n for n in names if n.startswith("PACER_") and n not in known and not n.startswith(_NOT_SETTINGS)
+    })
+
+
+def _did_you_mean(variable: str) -> str:
+    known = [v for field in Settings.model_fields for v in env_names(field)]
+    close = difflib.get_close_matches(variable, known, n=1, cutoff=0.8)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password, if any, shown as ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.netloc.rpartition("@")[0].partition(":")[0]
+    return parts._replace(netloc=f"{user}:***@{parts.netloc.rpartition('@')[2]}").geturl()
 
 
 def default_journal_url() -> str:

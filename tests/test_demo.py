@@ -13,6 +13,7 @@ def test_demo_processes_the_examples_and_reports_what_landed(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "pacer_celery.cli", "demo"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        stdin=subprocess.DEVNULL,  # not a terminal: the demo ends instead of serving its dashboard
     )
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
@@ -26,3 +27,4 @@ def test_demo_processes_the_examples_and_reports_what_landed(tmp_path):
     assert "dataset sample1_0001 of 20261234 [raw]: 2 files, 3145728 bytes" in out
     assert "dataset sample1_0003 of 20261234 [raw]: 1 files, 1048576 bytes" in out
     assert "energy=8.5 keV" in out
+    assert "Run `pacer demo` in a terminal and it leaves the dashboard open" in out

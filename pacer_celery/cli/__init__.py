@@ -12,7 +12,7 @@ from kombu.exceptions import OperationalError
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacer_celery.bridges.broker import describe_failure
-from pacer_celery.cli import dlq, messages, run
+from pacer_celery.cli import dashboard, dlq, messages, run
 from pacer_celery.errors import ConfigurationError
 from pacer_celery.journal.search import SearchError
 from pacer_celery.settings import get_settings
@@ -55,4 +55,5 @@ def _parser() -> argparse.ArgumentParser:
     run.add(commands)
     messages.add(commands)
     dlq.add(commands)
+    dashboard.add(commands)
     return parser

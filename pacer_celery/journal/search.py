@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, func, literal, select, true, type_coerce
+from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, literal, select, true, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB, JSONPATH
 
 from pacer_celery.journal.schema import audit, messages, steps
@@ -49,6 +50,12 @@ class Criteria:
     statuses: tuple[str, ...] = ()
     since: datetime | None = None
     until: datetime | None = None
+    #: The failure's text contains this (the dashboard's dead-letter filter).
+    reason: str | None = None
+    #: Only messages whose dead letter no operator purged since it was made.
+    unpurged: bool = False
+    #: Only messages received up to this one (a bulk action confirmed for what was there).
+    upto_seq: int | None = None
 
     def merged(self, **changes: Any) -> Criteria:
         """These criteria with the non-empty ``changes`` added (command-line flags)."""
@@ -140,15 +147,20 @@ def search(connection: Connection, criteria: Criteria, *, limit: int = 50, befor
     return [_row(r) for r in connection.execute(query)]
 
 
-def matching_ids(connection: Connection, criteria: Criteria, *, batch: int = 500):
-    """Every matching message id, newest first, read a page at a time."""
+def matching(connection: Connection, criteria: Criteria, *, batch: int = 500) -> Iterator[Row]:
+    """Every matching message, newest first, read a page at a time."""
     before = None
     while True:
         page = search(connection, criteria, limit=batch, before=before)
         if not page:
             return
-        yield from (row.message_id for row in page)
+        yield from page
         before = page[-1].seq
+
+
+def matching_ids(connection: Connection, criteria: Criteria, *, batch: int = 500) -> Iterator[str]:
+    """Every matching message id, newest first, read a page at a time."""
+    return (row.message_id for row in matching(connection, criteria, batch=batch))
 
 
 def count(connection: Connection, criteria: Criteria) -> int:
@@ -186,6 +198,15 @@ def _where(connection: Connection, criteria: Criteria) -> ColumnElement[bool]:
         conditions.append(messages.c.received_at >= criteria.since)
     if criteria.until:
         conditions.append(messages.c.received_at < criteria.until)
+    if criteria.reason:
+        conditions.append(messages.c.error.contains(storable(criteria.reason[:MAX_SEARCH_CHARS]), autoescape=True))
+    if criteria.unpurged:
+        conditions.append(~exists(select(1).where(
+            audit.c.message_id == messages.c.message_id, audit.c.action == "purge",
+            audit.c.at >= messages.c.finished_at,
+        )))
+    if criteria.upto_seq is not None:
+        conditions.append(messages.c.seq <= criteria.upto_seq)
     return and_(*conditions)
 
 
@@ -196,6 +217,11 @@ def _row(r: Any) -> Row:
         received_at=aware(r.received_at), finished_at=aware(r.finished_at), attempts=r.attempts,
         dead_letter_id=r.dead_letter_id, superseded_by=r.superseded_by,
     )
+
+
+def newest_seq(connection: Connection) -> int:
+    """The ``seq`` of the newest message (0 for an empty journal)."""
+    return connection.execute(select(func.coalesce(func.max(messages.c.seq), 0))).scalar_one()
 
 
 # -- one message -------------------------------------------------------------------------
@@ -274,6 +300,19 @@ def body(connection: Connection, message_id: str, limit: int) -> tuple[bytes, in
     return None if row is None else (bytes(row[0] or b""), row[1])
 
 
+def purges(connection: Connection, message_ids: list[str]) -> dict[str, Action]:
+    """The latest purge of each of these messages' dead letters, if any."""
+    found: dict[str, Action] = {}
+    query = (
+        select(audit)
+        .where(audit.c.message_id.in_(message_ids), audit.c.action == "purge")
+        .order_by(audit.c.id)
+    )
+    for a in connection.execute(query):
+        found[a.message_id] = Action(at=aware(a.at), actor=a.actor, action=a.action, detail=a.detail)
+    return found
+
+
 # -- counts ------------------------------------------------------------------------------
 
 
@@ -288,3 +327,21 @@ def stats(connection: Connection, since: datetime | None = None) -> dict[str, di
     for message_type, status, n in connection.execute(query):
         counts.setdefault(message_type, {})[status] = n
     return counts
+
+
+def periods(connection: Connection, starts: dict[str, datetime]) -> dict[str, dict[str, dict[str, int]]]:
+    """Period → message type → status → how many, for each period that starts at
+    ``starts[period]`` and ends now: one pass over the longest period's messages."""
+    earliest = min(starts.values())
+    counted = [func.sum(case((messages.c.received_at >= start, 1), else_=0)) for start in starts.values()]
+    query = (
+        select(messages.c.message_type, messages.c.status, *counted)
+        .where(messages.c.received_at >= earliest)
+        .group_by(messages.c.message_type, messages.c.status)
+    )
+    result: dict[str, dict[str, dict[str, int]]] = {period: {} for period in starts}
+    for message_type, status, *numbers in connection.execute(query):
+        for period, n in zip(starts, numbers, strict=True):
+            if n:
+                result[period].setdefault(message_type, {})[status] = int(n)
+    return result

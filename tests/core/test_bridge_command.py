@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -91,4 +92,20 @@ def test_config_masks_secrets():
     )
     assert result.returncode == 0, result.stderr
     assert "secret" not in result.stdout
-    assert '"rmq_password": "**********"' in result.stdout
+    shown = json.loads(result.stdout)
+    assert shown["settings"]["PACER_RMQ_PASSWORD"] == {"value": "**********", "from": "environment"}
+    assert shown["settings"]["PACER_RMQ_EXCHANGE"] == {"value": "pacer", "from": "default"}
+    assert shown["broker_url"].startswith("amqp://guest:***@")
+
+
+def test_config_warns_of_typos_and_missing_essentials():
+    env = {k: v for k, v in os.environ.items() if k != "ICAT_SERVER_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pacer_celery.cli", "config"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env={**env, "PACER_RMQ_POTR": "5673"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["warnings"] == [
+        "ICAT_SERVER_URL is not set: workers cannot reach ICAT",
+        "PACER_RMQ_POTR: matches no setting (did you mean PACER_RMQ_PORT?)",
+    ]
