@@ -41,6 +41,8 @@ def replay(
             else:
                 outcome = dispatch_again(journal, record, producer, actor=actor, dry_run=dry_run)
                 outcomes.append(outcome)
+                if outcome.action == "still invalid" and not dry_run:
+                    journal.record_action(actor, "replay refused", message_id, {"reason": outcome.detail})
                 if outcome.action == "replayed" and record.dead_letter_id:
                     replayed_letters.add(record.dead_letter_id)
             progress(done)

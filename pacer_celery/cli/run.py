@@ -13,6 +13,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from pacer_celery import bridges
+from pacer_celery.cli import output
 from pacer_celery.errors import ConfigurationError, LoginRefused, PermanentError, TransientError
 from pacer_celery.journal import journal, migrate
 from pacer_celery.journal.database import engine_for
@@ -59,7 +60,14 @@ def add(commands) -> None:
     demo.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the messages")
     demo.set_defaults(run=_demo)
 
-    config = commands.add_parser("config", help="show the effective configuration (secrets masked)")
+    config = commands.add_parser(
+        "config",
+        help="show the effective configuration (secrets masked)",
+        description="Each setting under its environment variable, its value (secrets masked) and "
+        "where it came from (environment, .env, default); the broker and journal URLs in effect; "
+        "warnings of missing essentials and of PACER_* variables that match no setting.",
+    )
+    config.add_argument("--json", action="store_true", help="one JSON document for scripts")
     config.set_defaults(run=_config)
 
     journal_command = commands.add_parser("journal", help="the message journal's database")
@@ -160,7 +168,17 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
-    print(json.dumps(get_settings().redacted(), indent=2))
+    shown = get_settings().redacted()
+    if args.json:
+        print(json.dumps(shown, indent=2))
+        return 0
+    output.table(
+        ["VARIABLE", "FROM", "VALUE"],
+        [[name, entry["from"], json.dumps(entry["value"])] for name, entry in shown["settings"].items()],
+    )
+    print(f"\nbroker:  {shown['broker_url']}\njournal: {shown['journal_url']}")
+    for warning in shown["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

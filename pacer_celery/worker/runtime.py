@@ -229,7 +229,8 @@ class LinkRun:
         )
         logger.error("%s: dead letter %s: %s", self.label, letter.id, letter.reason)
         self._stop_chain()
-        raise DeadLettered(letter.reason)
+        # from None: Flower's task page shows the reason, not a chain of tracebacks.
+        raise DeadLettered(letter.reason) from None
 
     def _next(self) -> None:
         """Publish the next link, confirmed, before this task is acked."""

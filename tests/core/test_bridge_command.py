@@ -85,7 +85,7 @@ def test_bad_configuration_names_the_variable():
 
 def test_config_masks_secrets():
     result = subprocess.run(
-        [sys.executable, "-m", "pacer_celery.cli", "config"],
+        [sys.executable, "-m", "pacer_celery.cli", "config", "--json"],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
         env={**os.environ, "PACER_RMQ_PASSWORD": "hunter2-secret",
              "ICAT_AUTH_PASSWORD": "icat-secret", "PACER_RESULT_BACKEND": "redis://:pw-secret@h/0"},
@@ -98,10 +98,24 @@ def test_config_masks_secrets():
     assert shown["broker_url"].startswith("amqp://guest:***@")
 
 
+def test_config_is_a_table_for_people_with_warnings_on_stderr():
+    result = subprocess.run(
+        [sys.executable, "-m", "pacer_celery.cli", "config"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PACER_RMQ_PASSWORD": "hunter2-secret", "PACER_RMQ_POTR": "5673"},
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[1:] if line.startswith("PACER_")}
+    assert rows["PACER_RMQ_PASSWORD"] == ["environment", '"**********"']
+    assert rows["PACER_RMQ_EXCHANGE"] == ["default", '"pacer"']
+    assert "secret" not in result.stdout
+    assert "warning: PACER_RMQ_POTR: matches no setting (did you mean PACER_RMQ_PORT?)" in result.stderr
+
+
 def test_config_warns_of_typos_and_missing_essentials():
     env = {k: v for k, v in os.environ.items() if k != "ICAT_SERVER_URL"}
     result = subprocess.run(
-        [sys.executable, "-m", "pacer_celery.cli", "config"],
+        [sys.executable, "-m", "pacer_celery.cli", "config", "--json"],
         cwd=ROOT, capture_output=True, text=True, timeout=60, env={**env, "PACER_RMQ_POTR": "5673"},
     )
     assert result.returncode == 0, result.stderr
