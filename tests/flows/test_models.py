@@ -130,7 +130,7 @@ def test_datafile_messages_have_no_xml_form():
     [
         ({"parameters": [{"name": "energy", "units": "keV", "value": 1},
                          {"name": "energy", "units": "keV", "value": 2}]},
-         "parameters given more than once: energy \\[keV\\]"),
+         "parameters: given more than once: energy \\[keV\\]"),
         ({"parameters": [{"name": "energy", "value": None}]}, "parameters.0.value"),
         ({"location": "x" * 512}, "location: String should have at most 511 characters"),
         ({"dataset": ""}, "dataset: String should have at least 1 character"),
