@@ -18,7 +18,7 @@ from celery.signals import worker_process_init
 from suds.transport import TransportError
 
 from pacer_celery.errors import ConfigurationError, PermanentError, TransientError
-from pacer_celery.icat import schema_lookup
+from pacer_celery.icat import schema_lookup, soap_text
 from pacer_celery.icat.errors import classify
 from pacer_celery.settings import Settings, get_settings
 
@@ -98,6 +98,8 @@ def _login(settings: Settings) -> icat.Client:
         raise ConfigurationError("ICAT_SERVER_URL is not set")
     # Datasets of thousands of files: suds' per-element schema lookups would dominate.
     schema_lookup.install()
+    # Text such as "R&amp;D" or "a\r\nb" must reach ICAT as the message had it.
+    soap_text.install()
     new = icat.Client(service_url(settings.icat_server_url), checkCert=settings.icat_check_cert)
     _login_into(new, settings)
     return new
