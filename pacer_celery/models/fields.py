@@ -138,15 +138,18 @@ Location = optional_text(ICAT_LOCATION)
 Identifier = Annotated[Text, BeforeValidator(number_to_text)]
 
 
-def _not_boolean(value: object) -> object:
+def _whole_number_input(value: object) -> object:
     # Python's bool is an int: without this, ``true`` would pass as 1.
     if isinstance(value, bool):
         raise PydanticCustomError("int_type", "Input should be a whole number, not a boolean")
+    # 1e30 is a whole number too: as an int, it meets the range check and its message.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
 #: A count or size ICAT stores as ``Long``: 0 to 2^63-1; digits as text are accepted (XML).
-WholeNumber = Annotated[int, BeforeValidator(_not_boolean), Field(ge=0, le=ICAT_MAX_LONG)]
+WholeNumber = Annotated[int, BeforeValidator(_whole_number_input), Field(ge=0, le=ICAT_MAX_LONG)]
 
 _TRUE, _FALSE = ("true", "1"), ("false", "0")
 
@@ -163,10 +166,15 @@ def _flag(value: object) -> bool:
 Flag = Annotated[bool, BeforeValidator(_flag)]
 
 
+_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]*)?")
+
+
 def _timestamp_text(value: object) -> object:
-    # Pydantic would read a number as seconds since 1970: not ISO 8601, so not a timestamp.
-    if isinstance(value, (str, datetime)):
+    # Pydantic would read a number (or a numeric string) as seconds since 1970: not ISO 8601.
+    if isinstance(value, datetime):
         return value
+    if isinstance(value, str) and not _NUMBER.fullmatch(value.strip()):
+        return value.strip()
     raise PydanticCustomError("datetime_type", "Input should be an ISO 8601 timestamp (text)")
 
 
@@ -179,7 +187,7 @@ def _storable_moment(value: datetime) -> datetime:
     if moment is None or not EARLIEST <= moment <= LATEST:
         raise PydanticCustomError(
             "icat_datetime_range",
-            "Timestamp {value} is outside what ICAT's databases store (1000-01-01 to 9999-12-31 UTC)",
+            "Timestamp is outside what ICAT's databases store (1000-01-01 to 9999-12-31 UTC): {value}",
             {"value": value.isoformat()},
         )
     return moment
