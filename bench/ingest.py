@@ -170,13 +170,14 @@ def datafiles_in_icat(client, dataset: str) -> int:
 
 
 @contextmanager
-def celery_worker(logfile: Path) -> Iterator[None]:
-    """``celery -A pacer_celery worker`` (prefork, one child) in its own process, as run in
-    production; yields once it is ready (its child logs in to ICAT as it starts)."""
+def celery_worker(logfile: Path, concurrency: int = 1) -> Iterator[subprocess.Popen]:
+    """``celery -A pacer_celery worker`` (prefork, ``concurrency`` children) in its own process,
+    as run in production; yields the process once it is ready (its children log in to ICAT as
+    they start)."""
     with open(logfile, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "pacer_celery", "worker", "--pool=prefork",
-             "--concurrency=1", "--loglevel=INFO", "--without-heartbeat", "--without-mingle",
+             f"--concurrency={concurrency}", "--loglevel=INFO", "--without-heartbeat", "--without-mingle",
              "--without-gossip", "-n", f"bench-{VHOST}@%h"],
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
         )
@@ -186,7 +187,7 @@ def celery_worker(logfile: Path) -> Iterator[None]:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"the Celery worker did not start; see its log:\n{logfile.read_text()[-3000:]}")
             time.sleep(0.2)
-        yield
+        yield process
     finally:
         process.terminate()
         process.wait(timeout=60)
