@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ingest import ACCOUNT, ROOT, VHOST, celery_worker, progress, rabbitmqctl, testbox  # noqa: E402
+from ingest import ACCOUNT, ROOT, VHOST, celery_worker, progress, rabbitmqctl, testbox, wait_for_log  # noqa: E402
 
 REFERENCE = ROOT / "tests" / "flows" / "reference.yaml"
 BODY_LIMIT = "65536"
@@ -60,11 +60,7 @@ def bridge(logfile: Path) -> Iterator[subprocess.Popen]:
         process = subprocess.Popen([sys.executable, "-m", "pacer_celery.cli", "bridge"], stdout=log,
                                    stderr=subprocess.STDOUT, cwd=ROOT)
     try:
-        deadline = time.monotonic() + 60
-        while "bridges consuming from" not in logfile.read_text():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the bridge did not start; see its log:\n{logfile.read_text()[-3000:]}")
-            time.sleep(0.2)
+        wait_for_log(process, logfile, "bridges consuming from", "the bridge")
         yield process
     finally:
         process.terminate()
