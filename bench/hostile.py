@@ -125,12 +125,15 @@ def run(workdir: Path) -> int:
         import icat
 
         from pacer_celery.bridges.runner import connect
+        from pacer_celery.icat import soap_text
         from pacer_celery.icat.session import service_url
         from pacer_celery.settings import get_settings
         from pacer_celery.tasks.reference import load_reference, read_reference_file
         from tests.hostile.corpus import build
         from tests.hostile.delivery import Outcomes, publish
 
+        # The checker's queries name objects by the corpus' text: it must reach ICAT exactly.
+        soap_text.install()
         checker = icat.Client(service_url(url))
         checker.login("db", {"username": ACCOUNT[0], "password": ACCOUNT[1]})
         load_reference(checker, read_reference_file(REFERENCE))
