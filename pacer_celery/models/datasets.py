@@ -98,7 +98,7 @@ def _checked_datafiles(datafiles: list[Datafile]) -> list[Datafile]:
         if earlier != index:
             raise PydanticCustomError(
                 "unique_datafiles",
-                "datafile name {name} appears more than once (datafiles.{earlier} and datafiles.{index})",
+                "datafile {name} appears more than once (datafiles.{earlier} and datafiles.{index})",
                 {"name": repr(datafile.name), "earlier": earlier, "index": index},
             )
     total = sum(d.size or 0 for d in datafiles)

@@ -577,7 +577,7 @@ def _numbers(c: Corpus) -> None:
         key = c.key()
         files = [{"name": f"f{key}.h5"}, {"name": f"g{key}.h5"}, {"name": f"f{key}.h5"}]
         c.invalid("duplicate-datafile-names", kind, key, c.document(kind, key, datafiles=files),
-                  f"datafiles: datafile name 'f{key}.h5' appears more than once (datafiles.0 and datafiles.2)")
+                  f"datafiles: datafile 'f{key}.h5' appears more than once (datafiles.0 and datafiles.2)")
         key = c.key()
         files = [{"name": f"f{key}.h5"}, {"name": f" f{key}.h5 "}]
         c.invalid("duplicate-datafile-names-after-strip", kind, key, c.document(kind, key, datafiles=files),
