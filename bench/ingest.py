@@ -169,24 +169,30 @@ def datafiles_in_icat(client, dataset: str) -> int:
     return int(count)
 
 
+def wait_for_log(process: subprocess.Popen, logfile: Path, line: str, what: str) -> None:
+    """Wait until ``process`` has written ``line`` to its log (a minute at most)."""
+    deadline = time.monotonic() + 60
+    while line not in logfile.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"{what} did not start; see its log:\n{logfile.read_text()[-3000:]}")
+        time.sleep(0.2)
+
+
 @contextmanager
-def celery_worker(logfile: Path) -> Iterator[None]:
-    """``celery -A pacer_celery worker`` (prefork, one child) in its own process, as run in
-    production; yields once it is ready (its child logs in to ICAT as it starts)."""
+def celery_worker(logfile: Path, concurrency: int = 1) -> Iterator[subprocess.Popen]:
+    """``celery -A pacer_celery worker`` (prefork, ``concurrency`` children) in its own process,
+    as run in production; yields the process once it is ready (its children log in to ICAT as
+    they start)."""
     with open(logfile, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "pacer_celery", "worker", "--pool=prefork",
-             "--concurrency=1", "--loglevel=INFO", "--without-heartbeat", "--without-mingle",
+             f"--concurrency={concurrency}", "--loglevel=INFO", "--without-heartbeat", "--without-mingle",
              "--without-gossip", "-n", f"bench-{VHOST}@%h"],
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
         )
     try:
-        deadline = time.monotonic() + 60
-        while " ready." not in logfile.read_text():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the Celery worker did not start; see its log:\n{logfile.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield
+        wait_for_log(process, logfile, " ready.", "the Celery worker")
+        yield process
     finally:
         process.terminate()
         process.wait(timeout=60)

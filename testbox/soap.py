@@ -9,7 +9,12 @@ network, no huge trees). What suds sends and how it is read:
 - MANY relations arrive inline and are created with the bean;
 - unset booleans arrive as empty elements and mean false;
 - dates may come with or without a UTC offset (without: the server's time zone, UTC by
-  default, as JAXB reads them in the JVM's zone).
+  default, as JAXB reads them in the JVM's zone); years 1 to 9999 (in UTC) are stored,
+  others are refused as ICAT reports a database refusing a value;
+- a long or int JAXB cannot read (beyond 64 bits, say) is dropped, as JAXB's default
+  event handler drops it, and the attribute keeps its default;
+- text is what the XML parser delivers: a raw carriage return arrives as a line feed
+  (XML end-of-line handling, as in ICAT's JAXB); ``&#13;`` arrives as a carriage return.
 
 Answers put ``xsi:type`` on every value whose declared type is ``anyType`` or an entity,
 ``xsi:nil`` for nulls, and dates in UTC with ``Z``. Faults are HTTP 500 with ICAT's
@@ -22,7 +27,7 @@ import logging
 import math
 import re
 import threading
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import MAXYEAR, MINYEAR, datetime, timedelta, timezone, tzinfo
 from typing import Any, Callable
 
 from lxml import etree
@@ -95,6 +100,17 @@ def _text(elem: etree._Element | None) -> str | None:
     return elem.text or ""
 
 
+def _unstorable_date(text: str) -> IcatError:
+    # JAXB reads any year; the database refuses what it cannot hold, and ICAT reports a
+    # failing flush this way (EntityBeanManager). MySQL/MariaDB hold 1000-9999 only:
+    # the testbox stores years 1-9999, as Oracle and PostgreSQL do.
+    return IcatError(
+        "INTERNAL",
+        f"Unexpected DB response: the database cannot store the date '{text.strip()[:40]}' "
+        "(years 1 to 9999 in UTC)",
+    )
+
+
 def parse_datetime(text: str, local: tzinfo = timezone.utc) -> datetime:
     """An xs:dateTime (or xs:date) as an aware UTC datetime.
 
@@ -104,6 +120,8 @@ def parse_datetime(text: str, local: tzinfo = timezone.utc) -> datetime:
     if m is None:
         raise IcatError("BAD_PARAMETER", f"Invalid dateTime value '{text}'")
     year, month, day, hour, minute, second, fraction, zone = m.groups()
+    if not MINYEAR <= int(year) <= MAXYEAR:
+        raise _unstorable_date(text)
     micro = int((fraction or "0")[:6].ljust(6, "0"))
     value = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), micro)
     if zone is None:
@@ -113,8 +131,43 @@ def parse_datetime(text: str, local: tzinfo = timezone.utc) -> datetime:
     else:
         sign = 1 if zone[0] == "+" else -1
         value = value.replace(tzinfo=timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))))
-    value = value.astimezone(timezone.utc)
+    try:
+        value = value.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+        raise _unstorable_date(text) from None
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+_JAVA_LONG = re.compile(r"[+-]?\d+")
+_LONG_RANGE = range(-(2**63), 2**63)
+
+
+def java_long(text: str) -> int | None:
+    """An xs:long as JAXB reads it (``Long.parseLong``), or None where JAXB cannot.
+
+    JAXB's default event handler ignores a conversion error: the value is dropped and
+    the field keeps its default (a Datafile's fileSize 0, most others null).
+    """
+    stripped = text.strip()
+    if not _JAVA_LONG.fullmatch(stripped):
+        return None
+    value = int(stripped)
+    return value if value in _LONG_RANGE else None
+
+
+def java_int(text: str) -> int | None:
+    """An xs:int as JAXB reads it (``DatatypeConverterImpl._parseInt``), or None where it cannot.
+
+    JAXB's parser takes digits and signs anywhere and wraps around 32 bits; any other
+    character makes it fail, and the value is dropped (as in ``java_long``).
+    """
+    digits = "".join(ch for ch in text if not ch.isspace())
+    if not digits or any(ch not in "0123456789+-" for ch in digits):
+        return None
+    value = int("".join(ch for ch in digits if ch.isdigit()) or "0")
+    if "-" in digits:
+        value = -value
+    return (value + 2**31) % 2**32 - 2**31
 
 
 def _parse_value(attr: Attr, elem: etree._Element, entity: str, local: tzinfo) -> Any:
@@ -128,8 +181,10 @@ def _parse_value(attr: Attr, elem: etree._Element, entity: str, local: tzinfo) -
             return text.strip() in ("true", "1")
         if not text.strip():
             return None
-        if attr.type in ("Integer", "Long"):
-            return int(text.strip())
+        if attr.type == "Long":
+            return java_long(text)
+        if attr.type == "Integer":
+            return java_int(text)
         if attr.type == "Double":
             return float(text.strip())
         if attr.type == "Date":
@@ -161,7 +216,7 @@ def parse_bean(elem: etree._Element, local: tzinfo, declared: str | None = None)
         name = _local(child.tag)
         if name == "id":
             text = _text(child)
-            bean.values["id"] = int(text) if text and text.strip() else None
+            bean.values["id"] = java_long(text) if text else None
         elif name in BASE_ATTRIBUTES:
             continue  # set by the server, as in ICAT's create and update
         elif (attr := entity.attribute(name)) is not None:
@@ -178,11 +233,7 @@ def _parse_reference(elem: etree._Element, declared: str) -> Bean:
     type_ = _xsi_type(elem)
     target = ENTITY_BY_TYPE.get(type_, declared) if type_ else declared
     id_text = _text(_child(elem, "id"))
-    try:
-        ref_id = int(id_text) if id_text and id_text.strip() else None
-    except ValueError:
-        raise IcatError("BAD_PARAMETER", f"Invalid id '{id_text}' for {target}") from None
-    return Bean(target, {"id": ref_id})
+    return Bean(target, {"id": java_long(id_text) if id_text else None})
 
 
 def _required_bean(request: etree._Element, local: tzinfo, name: str = "bean") -> Bean:
@@ -212,8 +263,8 @@ def _credentials(request: etree._Element) -> dict[str, str]:
 
 
 def format_datetime(value: datetime) -> str:
-    value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S") + f".{value.microsecond // 1000:03d}Z"
+    # isoformat pads years to four digits (strftime's %Y does not on every platform).
+    return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat("T", "milliseconds") + "Z"
 
 
 def _format_double(value: float) -> str:
@@ -386,10 +437,11 @@ def _session(request: etree._Element) -> str | None:
 
 def _primary_key(request: etree._Element) -> int:
     text = _text(_child(request, "primaryKey"))
-    try:
-        return int((text or "").strip())
-    except ValueError:
-        raise IcatError("BAD_PARAMETER", f"Invalid primaryKey '{text}'") from None
+    key = java_long(text) if text else None
+    if key is None:
+        # A primitive long: JAXB leaves 0 where it cannot read one, and ICAT finds nothing.
+        return 0
+    return key
 
 
 # operation -> (call the service with the request element, add the result to the response)

@@ -40,7 +40,6 @@ _SQL_TYPES = {
 }
 
 _SEQUENCE_TABLE = "testbox_sequence"
-_DB_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def q(name: str) -> str:
@@ -51,8 +50,9 @@ def q(name: str) -> str:
 def encode_date(value: datetime) -> str:
     """An aware (or naive = UTC) datetime as the stored UTC text with milliseconds."""
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc)
-    return value.strftime(_DB_DATE_FORMAT) + f".{value.microsecond // 1000:03d}"
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    # isoformat pads years to four digits, so that year 1 stores (and sorts) as 0001.
+    return value.isoformat(" ", "milliseconds")
 
 
 def decode_date(text: str) -> datetime:

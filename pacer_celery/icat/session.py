@@ -19,6 +19,7 @@ import icat.exception as icat_exc
 from suds.transport import TransportError
 
 from pacer_celery.errors import ConfigurationError, LoginRefused
+from pacer_celery.icat import soap_text
 from pacer_celery.icat.errors import classify
 from pacer_celery.settings import Settings, get_settings
 
@@ -96,6 +97,9 @@ def _refresh(current: icat.Client) -> None:
 def _login(settings: Settings) -> icat.Client:
     if not settings.icat_server_url:
         raise ConfigurationError("ICAT_SERVER_URL is not set")
+    # Text such as "R&amp;D" or "a\r\nb" must reach ICAT as the message had it: every
+    # client PACER makes is made here.
+    soap_text.install()
     new = icat.Client(service_url(settings.icat_server_url), checkCert=settings.icat_check_cert)
     _login_into(new, settings)
     return new

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
-
-
-def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
-#: An ISO 8601 timestamp that must carry a timezone; ICAT gets it in UTC.
-Timestamp = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-
-#: A required, stripped, non-empty string of ICAT's usual column size.
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+from pydantic import BaseModel, ConfigDict
 
 
 class PacerModel(BaseModel):
     """Base of the payload models.
 
     Unknown fields are accepted (producers evolve before consumers) but kept apart, so
-    they can be recorded and never reach ICAT.
+    they can be recorded and never reach ICAT. Field types (``models.fields``) carry
+    ICAT's limits, so that what validates can be stored.
     """
 
     model_config = ConfigDict(extra="allow", str_strip_whitespace=True, frozen=True)

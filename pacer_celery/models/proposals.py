@@ -1,15 +1,34 @@
-"""The ``proposal-update`` message: an accepted or scheduled proposal and its team."""
+"""The ``proposal-update`` message: an accepted or scheduled proposal and its team.
+
+List limits (module constants): ``team`` at most MAX_TEAM members, ``instruments`` at most
+MAX_INSTRUMENTS names. Beyond them a message is invalid rather than slow.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
-from pacer_celery.models.base import PacerModel, Text, Timestamp
-from pacer_celery.models.fields import Identifier, LongText, OptionalText
+from pacer_celery.models.base import PacerModel
+from pacer_celery.models.fields import (
+    ICAT_STRING,
+    Identifier,
+    LongText,
+    OptionalText,
+    Text,
+    Timestamp,
+    java_length,
+)
 from pacer_celery.models.users import Username
+
+#: People on one proposal; the largest real teams are in the hundreds.
+MAX_TEAM = 1000
+#: Instruments one visit uses.
+MAX_INSTRUMENTS = 100
+#: The ICAT Grouping that gives a visit's team access: ``investigation_<proposal>_<visit>``.
+GROUPING_NAME = "investigation_{proposal}_{visit}"
 
 
 class Role(StrEnum):
@@ -33,26 +52,28 @@ class ProposalMessage(PacerModel):
     title: Text
     abstract: LongText = None
     type: Text
-    instruments: list[Text] = []
+    instruments: Annotated[list[Text], Field(max_length=MAX_INSTRUMENTS)] = []
     start_date: Timestamp
     end_date: Timestamp
     release_date: Timestamp | None = None
     doi: OptionalText = None
     status: Literal["scheduled", "cancelled"] = "scheduled"
-    team: list[TeamMember]
+    team: Annotated[list[TeamMember], Field(max_length=MAX_TEAM)]
 
     @model_validator(mode="after")
-    def _end_after_start(self) -> ProposalMessage:
+    def _check(self) -> ProposalMessage:
         if self.end_date <= self.start_date:
             raise ValueError("end_date must be after start_date")
+        units = java_length(self.grouping_name)
+        if units > ICAT_STRING:
+            raise ValueError(
+                f"proposal and visit make the ICAT Grouping name {self.grouping_name[:40]!r}... "
+                f"{units} characters long as ICAT counts them (UTF-16 code units); "
+                f"ICAT's Grouping name holds {ICAT_STRING}"
+            )
         return self
-
-    @property
-    def usernames(self) -> list[str]:
-        """The team's users, each once, in message order."""
-        return list(dict.fromkeys(member.username for member in self.team))
 
     @property
     def grouping_name(self) -> str:
         """The ICAT Grouping that gives the team access to this visit."""
-        return f"investigation_{self.proposal}_{self.visit}"
+        return GROUPING_NAME.format(proposal=self.proposal, visit=self.visit)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, NonNegativeInt, model_validator
 
-from pacer_celery.models.base import Text
-from pacer_celery.models.fields import LongText, OptionalText
+from pacer_celery.models.fields import LongText, OptionalText, Text
 
 Applicable = Literal["investigation", "dataset", "datafile", "sample", "data_collection"]
 
@@ -85,7 +85,7 @@ class ReferenceData(_Entry):
             "sample_types": [(e.name, e.molecular_formula) for e in self.sample_types],
         }
         for section, keys in sections.items():
-            twice = sorted({"/".join(k) for k in keys if keys.count(k) > 1})
+            twice = sorted("/".join(k) for k, n in Counter(keys).items() if n > 1)
             if twice:
                 raise ValueError(f"{section}: {', '.join(twice)} listed more than once")
         return self

@@ -40,9 +40,9 @@ def date_literal(text: str) -> str:
                          int(second or 0), int((fraction or "0")[:6].ljust(6, "0")))
         if zone:
             value = datetime.fromisoformat(value.isoformat() + ("+00:00" if zone == "Z" else zone))
-    except ValueError:
+        return encode_date(value)
+    except (ValueError, OverflowError):  # OverflowError: 0001-01-01 00:00+01:00 is in year 0 in UTC
         raise IcatError("BAD_PARAMETER", f"'{text[:100]}' is not a valid date") from None
-    return encode_date(value)
 
 
 def decode(value: Any, type_: str) -> Any:

@@ -9,8 +9,8 @@ import pytest
 
 from pacer_celery.envelope import Envelope
 from pacer_celery.errors import InvalidMessage
-from pacer_celery.models.datasets import DatafileMessage, DatasetMessage
-from pacer_celery.models.proposals import ProposalMessage
+from pacer_celery.models.datasets import MAX_DATAFILES, MAX_PARAMETERS, DatafileMessage, DatasetMessage
+from pacer_celery.models.proposals import MAX_INSTRUMENTS, MAX_TEAM, ProposalMessage
 from pacer_celery.models.users import UserMessage
 from tests.flows.conftest import dataset_message, proposal_message, user_message
 
@@ -131,7 +131,7 @@ def test_datafile_messages_have_no_xml_form():
     [
         ({"parameters": [{"name": "energy", "units": "keV", "value": 1},
                          {"name": "energy", "units": "keV", "value": 2}]},
-         "parameters given more than once: energy \\[keV\\]"),
+         "parameters: given more than once: energy \\[keV\\]"),
         ({"parameters": [{"name": "energy", "value": None}]}, "parameters.0.value"),
         ({"location": "x" * 512}, "location: String should have at most 511 characters"),
         ({"dataset": ""}, "dataset: String should have at least 1 character"),
@@ -140,3 +140,46 @@ def test_datafile_messages_have_no_xml_form():
 def test_invalid_datasets(change, problem):
     with pytest.raises(InvalidMessage, match=problem):
         parse(DatasetMessage, dataset_message("1", **change))
+
+
+def test_ten_thousand_datafiles_are_an_ordinary_message():
+    files = [{"name": f"scan_{i:05d}.h5", "size": 2**40, "location": f"/data/{i}"} for i in range(10_000)]
+    message = parse(DatasetMessage, dataset_message("1", datafiles=files))
+    assert len(message.datafiles) == 10_000
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"datafiles": [{"name": f"f{i}"} for i in range(MAX_DATAFILES + 1)]},
+         f"datafiles: List should have at most {MAX_DATAFILES} items"),
+        ({"parameters": [{"name": f"p{i}", "value": i} for i in range(100_000)]},
+         f"parameters: List should have at most {MAX_PARAMETERS} items"),
+    ],
+    ids=["datafiles", "parameters"],
+)
+def test_lists_have_limits(change, problem):
+    with pytest.raises(InvalidMessage, match=problem):
+        parse(DatasetMessage, dataset_message("1", **change))
+
+
+def test_proposal_lists_have_limits():
+    with pytest.raises(InvalidMessage, match=f"team: List should have at most {MAX_TEAM} items"):
+        parse(ProposalMessage, proposal_message("1", team=[{"username": "u", "role": "team_member"}] * (MAX_TEAM + 1)))
+    with pytest.raises(InvalidMessage, match=f"instruments: List should have at most {MAX_INSTRUMENTS} items"):
+        parse(ProposalMessage, proposal_message("1", instruments=["ID01"] * (MAX_INSTRUMENTS + 1)))
+
+
+def test_lengths_are_counted_as_icat_counts_them():
+    emoji = "\U0001F600"
+    assert parse(DatasetMessage, dataset_message("1", dataset=emoji * 127 + "x")).dataset == emoji * 127 + "x"
+    with pytest.raises(InvalidMessage, match="dataset: String should have at most 255 characters as ICAT counts "
+                                             r"them \(UTF-16 code units\), not 256"):
+        parse(DatasetMessage, dataset_message("1", dataset=emoji * 128))
+
+
+def test_the_grouping_name_must_fit():
+    team = [{"username": "u", "role": "team_member"}]
+    assert parse(ProposalMessage, proposal_message("9" * 239, team=team)).grouping_name == f"investigation_{'9' * 239}_1"
+    with pytest.raises(InvalidMessage, match="proposal and visit make the ICAT Grouping name"):
+        parse(ProposalMessage, proposal_message("9" * 240, team=team))
