@@ -25,7 +25,7 @@ from pacer_celery.models.xml import parse_xml
 JSON = "application/json"
 XML_TYPES = ("application/xml", "text/xml")
 #: A producer's header tables nest a level or two; deeper ones are refused.
-MAX_HEADER_DEPTH = 16
+MAX_HEADER_DEPTH = 32
 #: Message ids are printed in logs and tables and used as keys: short, printable text.
 MAX_MESSAGE_ID_CHARS = 255
 #: Set in ``Raw.properties_error`` by the bridge's AMQP guard (see bridges.amqp_guard).
@@ -62,7 +62,7 @@ class Raw:
     def effective_content_type(self) -> str | None:
         """The content type as the producer gave it: the property, else the header."""
         header = self.headers.get("content-type")
-        return self.content_type or (header if isinstance(header, str) else None)
+        return self.content_type or (None if header is None else str(header))
 
 
 def raw_body(message: Message) -> bytes:
@@ -113,12 +113,15 @@ class Envelope:
         Raises InvalidMessage; the caller still owns the raw message and dead-letters it.
         """
         if raw.properties_error:
-            raise InvalidMessage(f"AMQP properties cannot be read: {raw.properties_error}")
+            raise InvalidMessage(
+                f"AMQP properties (content type, headers, message_id, ...) cannot be read: {raw.properties_error}"
+            )
         if len(raw.body) > max_bytes:
             raise InvalidMessage(f"message body of {len(raw.body)} bytes exceeds the {max_bytes}-byte limit")
-        message_id = _checked_message_id(raw.message_id)
         if header_codec.depth(raw.headers) > MAX_HEADER_DEPTH:
             raise InvalidMessage(f"AMQP headers nest deeper than {MAX_HEADER_DEPTH} levels")
+        if not all(isinstance(key, str) for key in raw.headers):
+            raise InvalidMessage("an AMQP header key is not UTF-8 text")
         ctype = content_type_of(raw)
         if ctype != JSON and ctype not in XML_TYPES:
             raise InvalidMessage(f"unsupported content type {ctype!r} (use {JSON} or application/xml)")
@@ -132,7 +135,7 @@ class Envelope:
             content_type=ctype,
             body=raw.body,
             headers=raw.headers,
-            message_id=message_id or str(uuid.uuid4()),
+            message_id=usable_message_id(raw.message_id) or str(uuid.uuid4()),
         )
 
     def parse(self, model: type[M]) -> M:
@@ -155,19 +158,19 @@ class Envelope:
             raise InvalidMessage(describe_validation_error(exc)) from None
 
 
-def _checked_message_id(message_id: Any) -> str | None:
-    if message_id is None or message_id == "":
+def usable_message_id(message_id: Any) -> str | None:
+    """The producer's message id if PACER can key, log and show it: at most 255 printable
+    characters of UTF-8 text. Any other (control characters that would forge log lines,
+    bidirectional overrides, undecodable bytes) is replaced by an id of PACER's, and the
+    message is processed all the same."""
+    if not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_MESSAGE_ID_CHARS:
         return None
-    if not isinstance(message_id, str):
-        raise InvalidMessage("message_id property is not text")
-    if len(message_id) > MAX_MESSAGE_ID_CHARS:
-        raise InvalidMessage(f"message_id property is longer than {MAX_MESSAGE_ID_CHARS} characters")
     if not message_id.isprintable():
-        raise InvalidMessage("message_id property contains control or unprintable characters")
+        return None
     try:
         message_id.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidMessage("message_id property is not valid UTF-8") from None
+        return None
     return message_id
 
 

@@ -37,7 +37,7 @@ from pacer_celery.bridges.broker import describe_failure
 from pacer_celery.bridges.dispatch import BATCH_SECONDS, BATCH_SIZE, ConfirmedPublisher
 from pacer_celery.bridges.rejected import RejectedTask
 from pacer_celery.deadletters import DeadLetter
-from pacer_celery.envelope import Envelope, Raw, keep_bodies
+from pacer_celery.envelope import Envelope, Raw, keep_bodies, usable_message_id
 from pacer_celery.errors import InvalidMessage
 from pacer_celery.journal import Arrival, Journal
 from pacer_celery.settings import Settings
@@ -183,7 +183,10 @@ class BridgeRunner(ConsumerMixin):
         except Exception as exc:  # noqa: BLE001 - a bug here must not stop the bridge
             logger.exception("bridge %s failed on a message", type(bridge).__name__)
             error = f"bridge error: {type(exc).__name__}: {exc}"
-        message_id = envelope.message_id if envelope else _usable_id(raw.message_id)
+        message_id = envelope.message_id if envelope else usable_message_id(raw.message_id) or str(uuid.uuid4())
+        if raw.message_id is not None and raw.message_id != message_id:
+            logger.warning("message %s: the producer's message id is unusable (%r, cut); PACER gave it this one",
+                           message_id, str(raw.message_id)[:40])
         letter = None if error is None else DeadLetter.of_raw(raw, message_type, message_id, error)
         arrival = Arrival(
             message_id=message_id,
@@ -369,18 +372,6 @@ class DashboardEvents:
 def connect(settings: Settings) -> Connection:
     """A broker connection with publisher confirms, as every PACER publisher needs."""
     return Connection(settings.broker(), transport_options={"confirm_publish": True})
-
-
-def _usable_id(message_id: object) -> str:
-    """The producer's id if it can key the journal, else a new one (the dead letter and the
-    journal then still carry the message, under an id PACER gave it)."""
-    if isinstance(message_id, str) and 0 < len(message_id) <= 255 and message_id.isprintable():
-        try:
-            message_id.encode("utf-8")
-            return message_id
-        except UnicodeEncodeError:
-            pass
-    return str(uuid.uuid4())
 
 
 def _journaled_headers(raw: Raw) -> dict:

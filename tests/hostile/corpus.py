@@ -15,9 +15,7 @@ A case's outcome is one of:
 
 A rejected case lists in ``absent`` the objects it would have created. ``wire_only`` cases
 exist only as AMQP bytes that py-amqp cannot hand to PACER as values (so they have no
-envelope-level form). ``known_bridge_issue`` marks the cases a bridge or worker runtime bug,
-being fixed on main, still breaks; ``known_envelope_issue`` those the envelope (main's too)
-still breaks.
+envelope-level form).
 """
 
 from __future__ import annotations
@@ -82,12 +80,6 @@ class Case:
     refused: str | None = None
     stored: tuple[Read, ...] = ()
     absent: tuple[Read, ...] = ()
-    #: A bug of the bridge or the worker runtime, named by the part it is in ("bridge: ..."
-    #: bugs stop the bridge: crash, stall or requeue forever); the pipeline test expects the
-    #: case to fail.
-    known_bridge_issue: str | None = None
-    #: A bug of the envelope (used by the bridge too): both tests expect it to fail.
-    known_envelope_issue: str | None = None
     wire_only: bool = False
 
     @property
@@ -253,9 +245,7 @@ def _transport(c: Corpus) -> None:
         c.invalid("utf16-le-bom", kind, key, body.decode().encode("utf-16"), "body is not UTF-8")
         c.invalid("utf8-bom", kind, key, b"\xef\xbb\xbf" + body, "malformed JSON: Unexpected UTF-8 BOM")
         c.invalid("over-size-limit", kind, key, _sized(body, MAX_BYTES + 1), f"exceeds the {MAX_BYTES}-byte limit")
-        c.invalid("empty-body", kind, None, b"", "malformed JSON",
-                  known_bridge_issue="deadletters: an empty body arrives as '' (str), and reading its dead letter "
-                                     "back encodes it with content_encoding 'binary': LookupError")
+        c.invalid("empty-body", kind, None, b"", "malformed JSON")
         c.invalid("whitespace-body", kind, None, b" \n\t ", "malformed JSON")
         c.invalid("nul-bytes", kind, None, b"\x00" * 16, "malformed JSON")
         c.invalid("truncated", kind, key, body[: len(body) // 2], "malformed JSON")
@@ -279,9 +269,7 @@ def _transport(c: Corpus) -> None:
     key = c.key()
     c.invalid("utf16-be-bom-content-encoding", DATASETS, key,
               b"\xfe\xff" + json_body(c.dataset(key)).decode().encode("utf-16-be"),
-              "body is not UTF-8", content_encoding="utf-16",
-              known_bridge_issue="deadletters: py-amqp decodes a body with its content_encoding; raw_body encodes it "
-                                 "again, as little-endian UTF-16: the dead letter's bytes are not the original's")
+              "body is not UTF-8", content_encoding="utf-16")
     key = c.key()
     c.invalid("utf16-le-bom-content-encoding", USERS, key, json_body(c.user(key)).decode().encode("utf-16"),
               "body is not UTF-8", content_encoding="utf-16")
@@ -300,9 +288,9 @@ def _json_documents(c: Corpus) -> None:
         key = c.key()
         body = json_body(c.document(kind, key))
         c.invalid("nested-100000-deep", kind, key, body[:-1] + b', "deep": ' + b"[" * 20000 + b"]" * 20000 + b"}",
-                  "malformed JSON", known_envelope_issue="json.loads raises RecursionError, which parse lets through")
+                  "malformed JSON")
         c.invalid("integer-of-5000-digits", kind, key, body[:-1] + b', "big": ' + b"9" * 5000 + b"}",
-                  "malformed JSON", known_envelope_issue="json.loads raises ValueError (int max str digits), which parse lets through")
+                  "malformed JSON")
         key = c.key()
         document = c.document(kind, key, shoe_size=42, **{"": "empty key", "x-pacer-reason": "spoofed"})
         c.add("unknown-fields", kind, document, stored=c.marker(kind, key))
@@ -926,34 +914,26 @@ def _headers(c: Corpus) -> None:
     for label, marker in (("datetime-not-a-date", {"__type__": "datetime", "__value__": "yesterday"}),
                           ("unknown-type", {"__type__": "no-such-type", "__value__": 1})):
         key = c.key()
-        c.add(f"headers/kombu-marker-{label}", USERS, c.user(key), headers={"x": marker}, stored=c.marker(USERS, key),
-              known_bridge_issue="worker: kombu's JSON decodes __type__ markers in the envelope's headers; one it "
-                                 "cannot decode makes the task undecodable and it is dropped")
+        c.add(f"headers/kombu-marker-{label}", USERS, c.user(key), headers={"x": marker}, stored=c.marker(USERS, key))
     deep: Any = "leaf"
     for _ in range(3000):
         deep = {"n": deep}
     key = c.key()
     c.add("headers/nested-3000-deep", USERS, c.user(key), headers={"deep": deep}, invalid="header",
-          absent=c.marker(USERS, key), wire_only=True,
-          known_bridge_issue="bridge: headers nested 3000 deep: py-amqp's decoding raises RecursionError, "
-                                 "which crashes the bridge")
+          absent=c.marker(USERS, key), wire_only=True)
     key = c.key()
     c.add("message-id/invalid-utf8", USERS, c.user(key), message_id=b"\xff\xfe-id", invalid="message_id",
-          absent=c.marker(USERS, key), wire_only=True,
-          known_bridge_issue="bridge: py-amqp cannot decode the message_id property and the consumer crashes")
+          absent=c.marker(USERS, key), wire_only=True)
     key = c.key()
     c.add("headers/key-invalid-utf8", USERS, c.user(key), headers={b"\xff\xfekey": "v"}, invalid="header",
-          absent=c.marker(USERS, key), wire_only=True,
-          known_bridge_issue="bridge: a non-UTF-8 header key makes the message requeue forever")
+          absent=c.marker(USERS, key), wire_only=True)
 
 
 def _burst(c: Corpus) -> None:
     """Invalid messages back to back, more than a bridge's prefetch: each must be dead-lettered."""
     for i in range(120):
         key = c.key()
-        c.invalid(f"burst/{i:03d}", USERS, key, c.user(key, email="not-an-address"), "email: Value error",
-                  known_bridge_issue="bridge: a burst of invalid messages stalls the bridge (each dead letter "
-                                     "waits for its confirm while the next invalid message is dispatched)")
+        c.invalid(f"burst/{i:03d}", USERS, key, c.user(key, email="not-an-address"), "email: Value error")
 
 
 GROUPS = (_transport, _json_documents, _text_fields, _identifiers, _users, _missing_fields, _numbers, _parameters,

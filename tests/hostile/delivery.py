@@ -16,6 +16,7 @@ from icat.query import Query
 from kombu import Connection
 
 from pacer_celery import deadletters, topology
+from pacer_celery.bridges import REGISTRY
 from pacer_celery.bridges.runner import connect
 from pacer_celery.settings import Settings, get_settings
 from tests.hostile.corpus import CASE_HEADER, Case, Read, build
@@ -67,7 +68,7 @@ def _publish_here(connection: Connection, settings: Settings, run: str, case: Ca
     headers = {"source": "hostile", CASE_HEADER: case_tag(run, case), **case.headers}
     message = channel.prepare_message(case.body, 0, case.content_type, case.content_encoding, headers, properties)
     channel.basic_publish(
-        message, exchange=settings.rmq_exchange, routing_key=settings.routing_key_for(case.message_type), mandatory=True
+        message, exchange=settings.rmq_exchange, routing_key=REGISTRY[case.message_type].routing_key_in(settings), mandatory=True
     )
 
 
@@ -89,9 +90,12 @@ def differences(found: list[Any], read: Read) -> list[str]:
     ]
 
 
-def take_letters(connection: Connection, prefix: str) -> list[tuple[str, deadletters.DeadLetter | str]]:
+def take_letters(
+    connection: Connection, prefix: str, untagged: dict[bytes, str] | None = None
+) -> list[tuple[str, deadletters.DeadLetter | str]]:
     """Take the dead letters whose case tag starts with ``prefix`` off the queue (others stay):
-    (tag, letter), or (tag, why the letter cannot be read back)."""
+    (tag, letter), or (tag, why the letter cannot be read back). A letter whose headers could
+    not be read at all (so it has no tag) is known by its body, in ``untagged``."""
     taken: list[tuple[str, deadletters.DeadLetter | str]] = []
     channel = connection.channel()
     try:
@@ -100,6 +104,8 @@ def take_letters(connection: Connection, prefix: str) -> list[tuple[str, deadlet
         # Not acked, others' letters go back to the queue when the channel closes.
         while (message := queue.get(no_ack=False)) is not None:
             tag = str((message.headers or {}).get(CASE_HEADER, ""))
+            if not tag and untagged:
+                tag = untagged.get(bytes(message.body), "")
             if not tag.startswith(prefix):
                 continue
             try:
@@ -123,10 +129,11 @@ class Outcomes:
     #: Stored cases whose objects were all found as expected.
     landed: set[str] = field(default_factory=set)
 
-    def collect_letters(self, connection: Connection) -> None:
+    def collect_letters(self, connection: Connection, cases: Iterable[Case] = ()) -> None:
         """Take this run's new dead letters off the queue."""
         prefix = f"{self.run}:"
-        for tag, letter in take_letters(connection, prefix):
+        untagged = {case.body: case_tag(self.run, case) for case in cases if case.wire_only}
+        for tag, letter in take_letters(connection, prefix, untagged):
             self.letters.setdefault(tag[len(prefix):], []).append(letter)
 
     def settled(self, case: Case) -> bool:
@@ -139,7 +146,7 @@ class Outcomes:
         pending = list(cases)
         deadline = time.monotonic() + timeout
         while pending and time.monotonic() < deadline:
-            self.collect_letters(connection)
+            self.collect_letters(connection, pending)
             misses = 0
             for case in pending:
                 if misses >= LOOKAHEAD:
