@@ -1,9 +1,8 @@
 """ICAT's operations, independent of the SOAP wire format.
 
-Authorisation is deliberately simple: the testbox has no rules. Root users (ICAT's
-``rootUserNames``) may do anything; any other authenticated user may log in and use the
-session calls, but every data operation (search, get, create, update, delete) answers
-INSUFFICIENT_PRIVILEGES and ``isAccessAllowed`` answers false.
+Every data operation runs with a ``testbox.authz.Policy`` for its caller: root users
+(ICAT's ``rootUserNames``) may do anything, everybody else what the rules stored in the
+ICAT grant them, as icat.server 6.2 decides it.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from testbox import query as queries
+from testbox.authz import ACCESS_FLAGS, Policy
 from testbox.errors import IcatError
 from testbox.model import BASE_ATTRIBUTES, ENTITIES, PARAMETER_BASE, PARAMETER_FIELDS, Bean, Entity
 from testbox.sessions import DEFAULT_LIFETIME_MINUTES, SessionManager
@@ -107,12 +107,10 @@ class IcatService:
     def is_root(self, user: str) -> bool:
         return user in self.config.root_user_names
 
-    def _root_user(self, session_id: str | None, access: str, entity: str) -> str:
-        """The session's user if root; otherwise ICAT's answer to a user without rules."""
+    def _caller(self, session_id: str | None) -> tuple[str, Policy]:
+        """The session's user and what it may do in this request."""
         user = self.sessions.user(session_id)
-        if not self.is_root(user):
-            raise IcatError("INSUFFICIENT_PRIVILEGES", f"{access} access to this {entity} is not allowed.")
-        return user
+        return user, Policy(user, self.is_root(user))
 
     # ------------------------------------------------------------------ metadata
 
@@ -165,52 +163,51 @@ class IcatService:
     # ------------------------------------------------------------------ data
 
     def search(self, session_id: str | None, query: str | None) -> list:
-        user = self.sessions.user(session_id)
+        user, policy = self._caller(session_id)
         if query is None:
             raise IcatError("BAD_PARAMETER", "query may not be null")
-        if not self.is_root(user):
-            raise IcatError("INSUFFICIENT_PRIVILEGES", "READ access to the results of this query is not allowed.")
         with self.store.reading() as conn:
-            return queries.search(conn, query, user=user, max_entities=self.config.max_entities)
+            return queries.search(conn, query, user=user, max_entities=self.config.max_entities,
+                                  authorizer=policy)
 
     def get(self, session_id: str | None, query: str | None, primary_key: int) -> Bean:
-        user = self.sessions.user(session_id)
+        user, policy = self._caller(session_id)
         if query is None:
             raise IcatError("BAD_PARAMETER", "query may not be null")
-        if not self.is_root(user):
-            entity_name = query.split()[0] if query.split() else "object"
-            raise IcatError("INSUFFICIENT_PRIVILEGES", f"READ access to this {entity_name} is not allowed.")
         with self.store.reading() as conn:
-            return queries.get(conn, query, primary_key, user=user, max_entities=self.config.max_entities)
+            return queries.get(conn, query, primary_key, user=user, max_entities=self.config.max_entities,
+                               authorizer=policy)
 
     def create(self, session_id: str | None, bean: Bean) -> int:
-        user = self._root_user(session_id, "CREATE", bean.entity)
-        return self.store.create(bean, user)
+        user, policy = self._caller(session_id)
+        return self.store.create(bean, user, policy)
 
     def create_many(self, session_id: str | None, beans: list[Bean]) -> list[int]:
-        user = self._root_user(session_id, "CREATE", beans[0].entity if beans else "object")
-        return self.store.create_many(beans, user)
+        user, policy = self._caller(session_id)
+        return self.store.create_many(beans, user, policy)
 
     def update(self, session_id: str | None, bean: Bean) -> None:
-        user = self._root_user(session_id, "UPDATE", bean.entity)
-        self.store.update(bean, user)
+        user, policy = self._caller(session_id)
+        self.store.update(bean, user, policy)
 
     def delete(self, session_id: str | None, bean: Bean) -> None:
-        self._root_user(session_id, "DELETE", bean.entity)
-        self.store.delete(bean)
+        _, policy = self._caller(session_id)
+        self.store.delete(bean, policy)
 
     def delete_many(self, session_id: str | None, beans: list[Bean]) -> None:
-        self._root_user(session_id, "DELETE", beans[0].entity if beans else "object")
-        self.store.delete_many(beans)
+        _, policy = self._caller(session_id)
+        self.store.delete_many(beans, policy)
 
     def is_access_allowed(self, session_id: str | None, bean: Bean, access_type: str | None) -> bool:
-        user = self.sessions.user(session_id)
-        if not self.is_root(user):
-            return False
+        user, policy = self._caller(session_id)
+        if access_type not in ACCESS_FLAGS:
+            raise IcatError("BAD_PARAMETER", "invalid access type, must be 'READ', 'UPDATE', 'DELETE' or 'CREATE'")
         if access_type == "CREATE":
             # ICAT tries the create in a transaction it rolls back: invalid beans still fault.
-            self.store.check_create(bean, user)
-        return True
+            return self.store.check_create(bean, user, policy)
+        with self.store.reading() as conn:
+            policy.begin(conn)
+            return policy.allows(conn, access_type, bean)
 
 
 def _field_info(entity: Entity, name: str) -> dict[str, Any]:

@@ -6,14 +6,19 @@ parameter. Paths follow EclipseLink's JPQL semantics: navigating through a relat
 SELECT, WHERE or ORDER BY is an inner join (shared by all uses of the same path), while a
 path that ends at a ONE relation in a comparison or ``IS NULL`` uses the foreign key column
 itself, so ``o.grouping IS NULL`` works.
+
+Authorisation (``testbox.authz``) plugs in through ``ReadRules``: the compiler restricts what
+the SELECT clause names to the objects the rules allow, with one ``id IN (rule subquery)``
+per rule, OR-ed, in the same SQL statement, as icat.server's SearchQuery does in JPQL.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from testbox.errors import IcatError
 from testbox.model import ENTITIES, ENUMS, Entity, Many, One
@@ -84,6 +89,21 @@ class SelectItem:
     source: Source | None = None
 
 
+class RuleQuery(Protocol):
+    """An authorisation rule as the compiler needs it: ``query``'s FROM and WHERE select
+    the allowed objects as its identification variable ``var``."""
+
+    query: ast.Query
+    var: str
+
+
+class ReadRules(Protocol):
+    """Which objects of an entity the caller may read."""
+
+    def read_rules(self, entity: str) -> Sequence[RuleQuery] | None:
+        """None: all of them; otherwise those any of the rules selects (none for no rules)."""
+
+
 @dataclass
 class CompiledQuery:
     sql: str
@@ -93,6 +113,8 @@ class CompiledQuery:
     include_entity: Entity | None
     #: the variable INCLUDE paths start from (upper case)
     include_var: str | None
+    #: no rule lets the caller read something the SELECT clause names: nothing to run
+    denied: bool = False
 
 
 class Compiler:
@@ -150,11 +172,24 @@ class Compiler:
 
     # --- queries -------------------------------------------------------------------------
 
-    def compile(self, query: ast.Query, *, limit: int, offset: int) -> CompiledQuery:
-        """The top-level query, fetching at most ``limit`` rows after ``offset``."""
+    def compile(self, query: ast.Query, *, limit: int, offset: int,
+                rules: ReadRules | None = None) -> CompiledQuery:
+        """The top-level query, fetching at most ``limit`` rows after ``offset``, restricted
+        to what ``rules`` let the caller read (no restriction without them)."""
         scope = self.from_clause(query, None)
         items = [self.select_item(scope, e) for e in query.select]
+        include_entity = include_var = None
+        entity_items = [i for i in items if i.source is not None]
+        if len(items) == 1 and entity_items:
+            include_entity = entity_items[0].source.entity
+            include_var = str(query.select[0]).upper() if isinstance(query.select[0], ast.Path) else None
+        allowed = self.read_restriction(scope, query, rules) if rules is not None else []
+        if allowed is None:
+            # icat.server gives up before the JPQL is built, so WHERE is not even checked.
+            return CompiledQuery("", [], items, include_entity, include_var, denied=True)
         where = self.condition(scope, query.where) if query.where is not None else None
+        if allowed:
+            where = _balanced(" AND ", [c for c in (where, *allowed) if c])
         group = [self.value(scope, e).sql for e in query.group_by]
         having = self.condition(scope, query.having) if query.having is not None else None
         order = [self.value(scope, o.expr).sql + (" DESC" if o.descending else "")
@@ -187,14 +222,52 @@ class Compiler:
         if order:
             sql += ["ORDER BY", ", ".join(order)]
         sql += ["LIMIT", self.param(limit), "OFFSET", self.param(offset)]
-
-        include_entity = include_var = None
-        entity_items = [i for i in items if i.source is not None]
-        if len(items) == 1 and entity_items:
-            include_entity = entity_items[0].source.entity
-            include_var = str(query.select[0]).upper() if isinstance(query.select[0], ast.Path) else None
         text, params = self.finish(" ".join(s for s in sql if s))
         return CompiledQuery(text, params, items, include_entity, include_var)
+
+    def read_restriction(self, scope: Scope, query: ast.Query, rules: ReadRules) -> list[str] | None:
+        """One condition per object the SELECT clause names (icat.server's authzMap), or
+        None when the rules allow none of one of them.
+
+        A path is checked on the object it ends at, or, ending at an attribute, on the object
+        owning it: ``o.investigation.name`` is checked with Investigation's rules.
+        """
+        checked: dict[str, Entity] = {}
+        for path in select_paths(query.select):
+            source = scope.lookup(path.parts[0])
+            for name in path.parts[1:]:
+                if source.entity.one(name) is None and source.entity.many(name) is None:
+                    break
+                source = self.implicit_join(scope, source, name)
+            checked[f"{source.alias}.id"] = source.entity
+        conditions = []
+        for id_sql, entity in checked.items():
+            allowed = rules.read_rules(entity.name)
+            if allowed is None:
+                continue
+            if not allowed:
+                return None
+            conditions.append(self.id_filter(id_sql, allowed))
+        return conditions
+
+    def id_filter(self, id_sql: str, rules: Sequence[RuleQuery]) -> str:
+        """``id_sql`` is the id of an object one of ``rules`` selects."""
+        return _balanced(" OR ", [f"{id_sql} IN ({self.id_subquery(r.query, r.var)[0]})" for r in rules])
+
+    def id_subquery(self, query: ast.Query, var: str) -> tuple[str, Entity]:
+        """``SELECT var.id FROM ... WHERE ...`` of a rule, and the entity of ``var``.
+
+        The rule has a scope of its own: it never sees the variables of the query it restricts.
+        """
+        scope = self.from_clause(query, None)
+        source = scope.lookup(var)
+        if source is None:
+            raise bad(f"idVar '{var.upper()}' referenced in the SELECT clause is not defined in the "
+                      "FROM clause.")
+        sql = f"SELECT {source.alias}.id FROM {' '.join(scope.from_sql)}"
+        if query.where is not None:
+            sql += " WHERE " + self.condition(scope, query.where)
+        return sql, source.entity
 
     def subquery(self, scope: Scope, query: ast.Query) -> Typed:
         sub = self.from_clause(query, scope)
@@ -484,6 +557,23 @@ def _balanced(op: str, terms: list[str]) -> str:
         return "(" + op.join(terms) + ")"
     middle = len(terms) // 2
     return f"({_balanced(op, terms[:middle])}{op}{_balanced(op, terms[middle:])})"
+
+
+def select_paths(exprs: Sequence[ast.Expr]) -> list[ast.Path]:
+    """The paths in SELECT expressions (in aggregates, functions, arithmetic), in order."""
+    found: list[ast.Path] = []
+    for expr in exprs:
+        if isinstance(expr, ast.Path):
+            found.append(expr)
+        elif isinstance(expr, ast.Aggregate):
+            found += select_paths([expr.arg])
+        elif isinstance(expr, ast.Function):
+            found += select_paths(expr.args)
+        elif isinstance(expr, ast.Arithmetic):
+            found += select_paths([expr.left, expr.right])
+        elif isinstance(expr, ast.Negate):
+            found += select_paths([expr.operand])
+    return found
 
 
 def _has_aggregate(expr: ast.Expr) -> bool:

@@ -100,19 +100,21 @@ def test_expired_session_answers_session_error(server):
     assert requests.post(f"{server.url}/testbox/sessions/nope/expire", timeout=10).status_code == 404
 
 
-def test_non_root_user_may_log_in_but_not_touch_data(server):
-    client = make_client(server.url, account=USER)
-    assert client.getUserName() == "db/alice"
-    facility = client.new("Facility", name="F")
+def test_non_root_user_without_rules_sees_and_touches_nothing(server, client):
+    client.new("Facility", name="F").create()
+    alice = make_client(server.url, account=USER)
+    assert alice.getUserName() == "db/alice"
+    facility = alice.new("Facility", name="G")
     with pytest.raises(ICATPrivilegesError, match="CREATE access to this Facility is not allowed"):
-        client.create(facility)
+        alice.create(facility)
+    # As real ICAT: a search no rule allows is empty, not refused.
+    assert alice.search("SELECT f FROM Facility f") == []
+    assert alice.search("SELECT COUNT(f) FROM Facility f") == [0]
     with pytest.raises(ICATPrivilegesError):
-        client.search("SELECT f FROM Facility f")
-    with pytest.raises(ICATPrivilegesError):
-        client.getProperties()
-    assert client.isAccessAllowed(facility, "CREATE") is False
-    assert server.service.store.count("Facility") == 0
-    client.logout()
+        alice.getProperties()
+    assert alice.isAccessAllowed(facility, "CREATE") is False
+    assert server.service.store.count("Facility") == 1
+    alice.logout()
 
 
 def test_root_access_allowed_checks_create_validity(server, client):

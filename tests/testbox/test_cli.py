@@ -20,7 +20,7 @@ def test_prints_url_and_credentials_and_stops_on_sigterm():
         assert bob.getUserName() == "db/bob"
         assert 4.9 < bob.getRemainingMinutes() <= 5
         with pytest.raises(ICATPrivilegesError):
-            bob.search("SELECT f FROM Facility f")
+            bob.create(bob.new("Facility", name="F"))
         bob.logout()
     finally:
         assert stop_testbox_process(box) == 0
