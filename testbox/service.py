@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from testbox import query as queries
+from testbox.accounts import Account
 from testbox.authz import ACCESS_FLAGS, Policy
 from testbox.errors import IcatError
 from testbox.model import BASE_ATTRIBUTES, ENTITIES, PARAMETER_BASE, PARAMETER_FIELDS, Bean, Entity
@@ -67,6 +68,11 @@ class Config:
         """The authenticator mnemonics: ``db`` and any other that an account uses."""
         return sorted({AUTH_PLUGIN} | {name.split("/", 1)[0] for name in self.passwords})
 
+    def add_accounts(self, accounts: list[Account]) -> None:
+        """More accounts (a known one gets the new password). The dict is replaced, not
+        changed, so logins running meanwhile read either the old or the new one."""
+        self.users = {**self.users, **{a.user_name: a.password for a in accounts}}
+
 
 class IcatService:
     """One ICAT instance: a store, its sessions and its accounts."""
@@ -106,6 +112,14 @@ class IcatService:
 
     def is_root(self, user: str) -> bool:
         return user in self.config.root_user_names
+
+    def add_accounts(self, session_id: str | None, accounts: list[Account]) -> None:
+        """The testbox's own call (not ICAT's): accounts that may log in from now on. Only
+        a root user may add them, so the hook gives nobody more than root already has."""
+        user = self.sessions.user(session_id)
+        if not self.is_root(user):
+            raise IcatError("INSUFFICIENT_PRIVILEGES", "user must be in rootUserNames")
+        self.config.add_accounts(accounts)
 
     def _caller(self, session_id: str | None) -> tuple[str, Policy]:
         """The session's user and what it may do in this request."""

@@ -117,6 +117,28 @@ def test_non_root_user_without_rules_sees_and_touches_nothing(server, client):
     alice.logout()
 
 
+def test_root_adds_accounts_to_a_running_icat(server, client):
+    hook = f"{server.url}/testbox/accounts"
+    users = [{"plugin": "uos", "name": "jdoe", "password": "pw"}]
+    assert requests.post(hook, json={"sessionId": client.sessionId, "users": users}, timeout=10).status_code == 204
+    jdoe = make_client(server.url, account=None)
+    jdoe.login("uos", {"username": "jdoe", "password": "pw"})
+    assert jdoe.getUserName() == "uos/jdoe"
+    # Only root may: alice's session, a made-up one, or a bad body are refused.
+    alice = make_client(server.url, account=USER)
+    more = [{"plugin": "db", "name": "eve", "password": "pw"}]
+    for session in (alice.sessionId, "no-such-session"):
+        answer = requests.post(hook, json={"sessionId": session, "users": more}, timeout=10)
+        assert answer.status_code == 403
+    for body in ({"users": more}, {"sessionId": client.sessionId, "users": [{"name": "eve"}]}):
+        assert requests.post(hook, json=body, timeout=10).status_code == 400
+    assert requests.post(hook, data=b"{", timeout=10).status_code == 400
+    with pytest.raises(ICATSessionError):
+        make_client(server.url, account=("eve", "pw"))
+    for c in (jdoe, alice):
+        c.logout()
+
+
 def test_root_access_allowed_checks_create_validity(server, client):
     assert client.isAccessAllowed(client.new("Facility", name="F"), "CREATE") is True
     assert client.isAccessAllowed(client.new("Facility", name="F"), "READ") is True
