@@ -239,7 +239,7 @@ class Policy:
         grants = self.grants
         if target.name in grants.public_tables or (origin.name, name) in grants.public_steps:
             return None
-        return self._condition("READ", target.name, '"id"')
+        return self._condition("READ", target, "")
 
     # --- checking objects --------------------------------------------------------------
 
@@ -252,7 +252,7 @@ class Policy:
         ids = list(ids)
         if self.root or (access == "READ" and entity in self.grants.public_tables):
             return set(ids)
-        condition = self._condition(access, entity, "id")
+        condition = self._condition(access, ENTITIES[entity], "")
         extra, params = (f" AND {condition[0]}", condition[1]) if condition else ("", [])
         allowed: set[int] = set()
         for start in range(0, len(ids), _CHUNK):
@@ -282,17 +282,18 @@ class Policy:
             return True
         return bean.id is not None and bean.id in self.allowed_ids(conn, access, bean.entity, [bean.id])
 
-    def _condition(self, access: str, entity: str, id_sql: str) -> tuple[str, list[Any]] | None:
-        """SQL that ``id_sql`` meets for objects the rules for ``access`` allow (None: all
-        objects that exist), with its parameters; compiled once per request."""
-        key = (access, entity, id_sql)
+    def _condition(self, access: str, entity: Entity, prefix: str) -> tuple[str, list[Any]] | None:
+        """SQL on an ``entity`` row (its columns ``prefix"name"``) that the objects the rules
+        for ``access`` allow meet (None: all that exist), with its parameters; compiled
+        once per request."""
+        key = (access, entity.name, prefix)
         if key not in self._conditions:
-            rules = self.grants.rules.get((ACCESS_FLAGS[access], entity), [])
+            rules = self.grants.rules.get((ACCESS_FLAGS[access], entity.name), [])
             if not rules:
                 self._conditions[key] = ("0", [])
             elif any(not r.restricted for r in rules):
                 self._conditions[key] = None
             else:
                 compiler = Compiler(self.user)
-                self._conditions[key] = compiler.finish(compiler.id_filter(id_sql, rules))
+                self._conditions[key] = compiler.finish(compiler.id_filter(prefix, entity, rules))
         return self._conditions[key]

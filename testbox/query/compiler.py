@@ -14,6 +14,7 @@ per rule, OR-ed, in the same SQL statement, as icat.server's SearchQuery does in
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -239,20 +240,32 @@ class Compiler:
                 if source.entity.one(name) is None and source.entity.many(name) is None:
                     break
                 source = self.implicit_join(scope, source, name)
-            checked[f"{source.alias}.id"] = source.entity
+            checked[f"{source.alias}."] = source.entity
         conditions = []
-        for id_sql, entity in checked.items():
+        for prefix, entity in checked.items():
             allowed = rules.read_rules(entity.name)
             if allowed is None:
                 continue
             if not allowed:
                 return None
-            conditions.append(self.id_filter(id_sql, allowed))
+            conditions.append(self.id_filter(prefix, entity, allowed))
         return conditions
 
-    def id_filter(self, id_sql: str, rules: Sequence[RuleQuery]) -> str:
-        """``id_sql`` is the id of an object one of ``rules`` selects."""
-        return _balanced(" OR ", [f"{id_sql} IN ({self.id_subquery(r.query, r.var)[0]})" for r in rules])
+    def id_filter(self, prefix: str, entity: Entity, rules: Sequence[RuleQuery]) -> str:
+        """The ``entity`` row whose columns are ``prefix"column"`` (``t0.`` or, for a lone
+        table, nothing) is one that one of ``rules`` selects."""
+        return _balanced(" OR ", [self.rule_condition(prefix, entity, r) for r in rules])
+
+    def rule_condition(self, prefix: str, entity: Entity, rule: RuleQuery) -> str:
+        """``prefix id IN (the rule's SELECT var.id ...)``, or, when the rule uses its
+        variable only to join along a ONE relation first (``SELECT o FROM Datafile o JOIN
+        o.dataset ds ...``: ICAT's usual rule), the same condition on the foreign key,
+        ``prefix dataset_id IN (SELECT ds.id ...)``, whose list is far shorter to build."""
+        shortcut = _through_first_relation(rule, entity)
+        if shortcut is not None:
+            column, query, var = shortcut
+            return f'{prefix}"{column}" IN ({self.id_subquery(query, var)[0]})'
+        return f"{prefix}id IN ({self.id_subquery(rule.query, rule.var)[0]})"
 
     def id_subquery(self, query: ast.Query, var: str) -> tuple[str, Entity]:
         """``SELECT var.id FROM ... WHERE ...`` of a rule, and the entity of ``var``.
@@ -557,6 +570,36 @@ def _balanced(op: str, terms: list[str]) -> str:
         return "(" + op.join(terms) + ")"
     middle = len(terms) // 2
     return f"({_balanced(op, terms[:middle])}{op}{_balanced(op, terms[middle:])})"
+
+
+def _through_first_relation(rule: RuleQuery, entity: Entity) -> tuple[str, ast.Query, str] | None:
+    """(foreign key column, rule query without its variable, new first variable) when the
+    rule's only use of its variable is one inner join along a ONE relation of ``entity``."""
+    query, var = rule.query, rule.var.upper()
+    if len(query.ranges) != 1 or query.ranges[0].var.upper() != var or query.ranges[0].entity != entity.name:
+        return None
+    first = [j for j in query.joins if j.path.parts[0].upper() == var]
+    if len(first) != 1 or len(first[0].path.parts) != 2 or first[0].left:
+        return None
+    join = first[0]
+    one = entity.one(join.path.parts[1])
+    others = tuple(j for j in query.joins if j is not join)
+    if one is None or _mentions((others, query.where), var):
+        return None
+    target = ast.Range(one.target, join.var)
+    return one.column, dataclasses.replace(query, ranges=(target,), joins=others), join.var
+
+
+def _mentions(node: object, var: str) -> bool:
+    """Whether any path in the AST ``node`` starts at ``var`` (upper case), subqueries
+    included (a variable there that shadows it counts too: the caller only loses a shortcut)."""
+    if isinstance(node, ast.Path):
+        return node.parts[0].upper() == var
+    if isinstance(node, tuple):
+        return any(_mentions(item, var) for item in node)
+    if dataclasses.is_dataclass(node):
+        return any(_mentions(getattr(node, f.name), var) for f in dataclasses.fields(node))
+    return False
 
 
 def select_paths(exprs: Sequence[ast.Expr]) -> list[ast.Path]:

@@ -17,7 +17,10 @@ import pytest
 from icat.exception import ICATNoObjectError, ICATParameterError, ICATPrivilegesError
 from testbox_support import ROOT, make_client
 
+from testbox.authz import parse_what
 from testbox.instance import build_icat_server
+from testbox.model import ENTITIES
+from testbox.query.compiler import Compiler
 from testbox.server import IcatHTTPServer
 from testbox.service import Config
 
@@ -338,3 +341,22 @@ def test_public_step_needs_a_relation_of_its_origin(root, world):
     with pytest.raises(ICATParameterError, match="Nonsense is not an ICAT entity"):
         root.create(root.new("PublicStep", origin="Nonsense", field="name"))
     root.create(root.new("PublicStep", origin="Dataset", field="datafiles"))
+
+
+# --- how rules become SQL ------------------------------------------------------------------
+
+@pytest.mark.parametrize(("what", "condition"), [
+    # The variable only leads to its first ONE relation: the foreign key is tested.
+    ("SELECT df FROM Datafile df JOIN df.dataset ds JOIN ds.investigation i WHERE i.name = 'x'",
+     't0."dataset_id" IN (SELECT'),
+    ("Datafile <-> Dataset [name = 'x']", 't0."dataset_id" IN (SELECT'),
+    # The variable is used again, the first join is LEFT or along a MANY relation: the id is.
+    ("SELECT df FROM Datafile df JOIN df.dataset ds WHERE df.name = 'x'", "t0.id IN (SELECT"),
+    ("SELECT df FROM Datafile df LEFT JOIN df.dataset ds WHERE ds.name = 'x'", "t0.id IN (SELECT"),
+    ("SELECT df FROM Datafile df JOIN df.parameters p WHERE p.stringValue = 'x'", "t0.id IN (SELECT"),
+    ("SELECT df FROM Datafile df JOIN df.dataset ds WHERE ds.id IN (SELECT d.dataset.id FROM Datafile d "
+     "WHERE d.id = df.id)", "t0.id IN (SELECT"),
+])
+def test_rules_compile_to_one_sub_select_each(what, condition):
+    sql = Compiler("db/alice").id_filter("t0.", ENTITIES["Datafile"], [parse_what(what)])
+    assert sql.startswith("(" + condition)
