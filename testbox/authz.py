@@ -23,6 +23,7 @@ applicable rule, OR-ed, never a loop over objects in Python.
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 from collections.abc import Iterable
@@ -37,6 +38,8 @@ from testbox.query.compiler import Compiler
 from testbox.query.concise import parse_concise
 from testbox.query.engine import register_functions
 from testbox.query.parser import parse
+
+log = logging.getLogger(__name__)
 
 #: ICAT's AccessType values and the crudFlags letter of each.
 ACCESS_FLAGS = {"CREATE": "C", "READ": "R", "UPDATE": "U", "DELETE": "D"}
@@ -90,7 +93,16 @@ def parse_what(what: str) -> RuleWhat:
     ...]`` in either syntax, or that does not compile against the model.
     """
     text = what.strip()
-    query = parse(text) if text.upper().startswith("SELECT") else parse_concise(text)
+    try:
+        query = parse(text) if text.upper().startswith("SELECT") else parse_concise(text)
+        return _checked(query, text)
+    except RecursionError:
+        raise _bad("rule nested too deeply") from None
+
+
+def _checked(query: ast.Query, text: str) -> RuleWhat:
+    """The parsed ``what`` if it is a rule: one variable (and maybe an attribute) selected
+    from a FROM and WHERE that compile."""
     selected = query.select[0] if len(query.select) == 1 else None
     if (query.distinct or not isinstance(selected, ast.Path) or len(selected.parts) > 2
             or not _ID_VARIABLE.match(selected.parts[0])):
@@ -182,7 +194,13 @@ def load_grants(conn: sqlite3.Connection, user: str) -> Grants:
     grants = Grants()
     seen: set[tuple[str, str, str]] = set()
     for flags, what, everybody in conn.execute(_RULES_OF_USER, (user,)):
-        rule = parse_what(what)  # stored rules were checked when they were written
+        try:
+            rule = parse_what(what)
+        except IcatError as e:
+            # Rules are checked when written; one that is not (a database of an older
+            # testbox, say) grants nothing rather than failing every request.
+            log.warning("ignoring the rule %r: %s", what, e.message)
+            continue
         if everybody and not rule.restricted:
             grants.public_tables.add(rule.bean)
         for flag in sorted(set(flags) & set("CRUD")):
@@ -233,7 +251,8 @@ class Policy:
         return None if any(not r.restricted for r in rules) else rules
 
     def include_filter(self, origin: Entity, name: str, target: Entity) -> tuple[str, list[Any]] | None:
-        """The condition on ``"id"`` that objects INCLUDEd along ``origin.name`` must meet."""
+        """The condition (on the target's columns, unqualified) that objects INCLUDEd along
+        ``origin.name`` must meet."""
         if self.root:
             return None
         grants = self.grants

@@ -8,8 +8,8 @@ path that ends at a ONE relation in a comparison or ``IS NULL`` uses the foreign
 itself, so ``o.grouping IS NULL`` works.
 
 Authorisation (``testbox.authz``) plugs in through ``ReadRules``: the compiler restricts what
-the SELECT clause names to the objects the rules allow, with one ``id IN (rule subquery)``
-per rule, OR-ed, in the same SQL statement, as icat.server's SearchQuery does in JPQL.
+the SELECT clause names to the objects the rules allow, with one ``IN (rule subquery)`` per
+rule, OR-ed, in the same SQL statement, as icat.server's SearchQuery does in JPQL.
 """
 
 from __future__ import annotations

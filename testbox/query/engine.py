@@ -32,7 +32,8 @@ class Authorizer(ReadRules, Protocol):
         """Read what the caller is allowed, once per request, before anything else."""
 
     def include_filter(self, origin: Entity, name: str, target: Entity) -> tuple[str, list[Any]] | None:
-        """The condition (on ``"id"``) the objects INCLUDEd along ``origin.name`` must meet."""
+        """The condition (on the target's columns, unqualified) the objects INCLUDEd along
+        ``origin.name`` must meet, with its parameters; None for none."""
 
     def check(self, conn: sqlite3.Connection, access: str, entity: str, ids: list[int]) -> None:
         """Raise INSUFFICIENT_PRIVILEGES unless the caller has ``access`` to all these objects."""

@@ -30,8 +30,8 @@ BATCH = 500
 #: Deeper include trees are refused (loading and counting recurse along them).
 MAX_DEPTH = 40
 
-#: (origin entity, relation, target entity) -> the SQL condition on the target's ``"id"``
-#: (with its parameters) that included objects must meet, or None for no condition.
+#: (origin entity, relation, target entity) -> the SQL condition on the target's row (its
+#: columns unqualified), with its parameters, that included objects must meet; None for none.
 IncludeFilter = Callable[[Entity, str, Entity], "tuple[str, list[Any]] | None"]
 
 

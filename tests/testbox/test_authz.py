@@ -325,6 +325,13 @@ def test_rule_text_cannot_reach_the_database(root, world, login):
         rules(root, "R", "SELECT ds FROM Dataset ds WHERE ds.name = 'x' OR 1=1; DROP TABLE Dataset")
 
 
+def test_a_stored_rule_that_does_not_parse_grants_nothing(server, root, world, login):
+    read_rules(root)
+    with server.service.store.writing() as conn:  # as a database of an older testbox might hold
+        conn.execute('INSERT INTO "Rule" (id, crudFlags, what) VALUES (999999, \'R\', \'SELECT nonsense\')')
+    assert [i.name for i in login(ALICE).search("SELECT i FROM Investigation i")] == ["I1"]
+
+
 def test_flags_are_normalised_and_updates_are_checked(root, world):
     (rule_id,) = rules(root, " crud ", "Dataset")
     rule = root.get("Rule", rule_id)
