@@ -15,10 +15,11 @@ Read off icat.server's ``GateKeeper``, ``entity/Rule``, ``entity/PublicStep``,
 - A ``PublicStep`` (origin, field) lets INCLUDE follow that relation without checking.
 - Root users (``rootUserNames``) may do anything.
 
-Rules and memberships are read once per request, at its start (icat.server reads them
-outside the request's transaction), so a change applies from the next request on; parsed
-``what`` texts are cached. Every check is SQL on the store: ``id IN (rule's subquery)`` per
-applicable rule, OR-ed, never a loop over objects in Python.
+Rules and memberships are read at the start of a request (icat.server reads them outside
+the request's transaction), so a change applies from the next request on. Reads reuse what
+was read for the same user until the next write commits (``GrantsCache``); parsed ``what``
+texts are cached. Every check is SQL on the store: ``IN (rule's subquery)`` per applicable
+rule, OR-ed, never a loop over objects in Python.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -214,20 +217,57 @@ def load_grants(conn: sqlite3.Connection, user: str) -> Grants:
     return grants
 
 
+class GrantsCache:
+    """Each user's grants, valid as long as the store's write generation is the one they
+    were read at (any committed write may have changed rules or memberships)."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, tuple[int, Grants]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, conn: sqlite3.Connection, user: str, generation: int) -> Grants:
+        """The grants of ``user`` at ``generation``. The caller reads ``generation`` before
+        its transaction's first read, so what ``conn`` sees is at least that recent."""
+        with self._lock:
+            entry = self._entries.get(user)
+            if entry is not None and entry[0] == generation:
+                self._entries.move_to_end(user)
+                return entry[1]
+        grants = load_grants(conn, user)
+        with self._lock:
+            self._entries[user] = (generation, grants)
+            self._entries.move_to_end(user)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+        return grants
+
+
 class Policy:
     """What one request's caller may do: the ``Authorizer`` of searches and gets and the
-    ``Guard`` of writes. Root users are allowed everything without a look at the rules."""
+    ``Guard`` of writes. Root users are allowed everything without a look at the rules.
 
-    def __init__(self, user: str, root: bool) -> None:
+    A read may pass a ``cache`` and the store ``generation`` read before its transaction
+    began; a write reads the rules afresh inside its own transaction.
+    """
+
+    def __init__(self, user: str, root: bool, cache: GrantsCache | None = None,
+                 generation: int | None = None) -> None:
         self.user = user
         self.root = root
+        self._cache = cache
+        self._generation = generation
         self._grants: Grants | None = None
         self._conditions: dict[tuple[str, str, str], tuple[str, list[Any]] | None] = {}
 
     def begin(self, conn: sqlite3.Connection) -> None:
         """Read the rules, once per request, before the request changes anything."""
         register_functions(conn)  # rules may use the query language's functions
-        if not self.root and self._grants is None:
+        if self.root or self._grants is not None:
+            return
+        if self._cache is not None and self._generation is not None:
+            self._grants = self._cache.get(conn, self.user, self._generation)
+        else:
             self._grants = load_grants(conn, self.user)
 
     @property

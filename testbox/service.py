@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from testbox import query as queries
 from testbox.accounts import Account
-from testbox.authz import ACCESS_FLAGS, Policy
+from testbox.authz import ACCESS_FLAGS, GrantsCache, Policy
 from testbox.errors import IcatError
 from testbox.model import BASE_ATTRIBUTES, ENTITIES, PARAMETER_BASE, PARAMETER_FIELDS, Bean, Entity
 from testbox.sessions import DEFAULT_LIFETIME_MINUTES, SessionManager
@@ -81,6 +81,7 @@ class IcatService:
         self.store = store
         self.config = config
         self.sessions = SessionManager(config.session_minutes)
+        self._grants = GrantsCache()
 
     # ------------------------------------------------------------------ sessions
 
@@ -122,9 +123,15 @@ class IcatService:
         self.config.add_accounts(accounts)
 
     def _caller(self, session_id: str | None) -> tuple[str, Policy]:
-        """The session's user and what it may do in this request."""
+        """The session's user and what it may do in this write."""
         user = self.sessions.user(session_id)
         return user, Policy(user, self.is_root(user))
+
+    def _reader(self, session_id: str | None) -> tuple[str, Policy]:
+        """The session's user and what it may read; the store's generation is taken before
+        the read begins, so cached grants are never older than what the read sees."""
+        user = self.sessions.user(session_id)
+        return user, Policy(user, self.is_root(user), self._grants, self.store.generation)
 
     # ------------------------------------------------------------------ metadata
 
@@ -177,7 +184,7 @@ class IcatService:
     # ------------------------------------------------------------------ data
 
     def search(self, session_id: str | None, query: str | None) -> list:
-        user, policy = self._caller(session_id)
+        user, policy = self._reader(session_id)
         if query is None:
             raise IcatError("BAD_PARAMETER", "query may not be null")
         with self.store.reading() as conn:
@@ -185,7 +192,7 @@ class IcatService:
                                   authorizer=policy)
 
     def get(self, session_id: str | None, query: str | None, primary_key: int) -> Bean:
-        user, policy = self._caller(session_id)
+        user, policy = self._reader(session_id)
         if query is None:
             raise IcatError("BAD_PARAMETER", "query may not be null")
         with self.store.reading() as conn:
@@ -213,12 +220,13 @@ class IcatService:
         self.store.delete_many(beans, policy)
 
     def is_access_allowed(self, session_id: str | None, bean: Bean, access_type: str | None) -> bool:
-        user, policy = self._caller(session_id)
-        if access_type not in ACCESS_FLAGS:
-            raise IcatError("BAD_PARAMETER", "invalid access type, must be 'READ', 'UPDATE', 'DELETE' or 'CREATE'")
         if access_type == "CREATE":
             # ICAT tries the create in a transaction it rolls back: invalid beans still fault.
+            user, policy = self._caller(session_id)
             return self.store.check_create(bean, user, policy)
+        _, policy = self._reader(session_id)
+        if access_type not in ACCESS_FLAGS:
+            raise IcatError("BAD_PARAMETER", "invalid access type, must be 'READ', 'UPDATE', 'DELETE' or 'CREATE'")
         with self.store.reading() as conn:
             policy.begin(conn)
             return policy.allows(conn, access_type, bean)

@@ -193,6 +193,9 @@ class Store:
         self.path = path
         self._memory = path == ":memory:"
         self._write_lock = threading.RLock()
+        #: Counts committed writes; what was derived from the data (testbox.authz's grants)
+        #: stays valid while it does not change.
+        self.generation = 0
         self._pool: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
         self._writer = self._connect()
@@ -253,6 +256,7 @@ class Store:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            self.generation += 1  # under the write lock
 
     # ------------------------------------------------------------------ reads
 

@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Protocol
 
 from testbox.errors import IcatError
@@ -261,7 +262,7 @@ class Compiler:
         variable only to join along a ONE relation first (``SELECT o FROM Datafile o JOIN
         o.dataset ds ...``: ICAT's usual rule), the same condition on the foreign key,
         ``prefix dataset_id IN (SELECT ds.id ...)``, whose list is far shorter to build."""
-        shortcut = _through_first_relation(rule, entity)
+        shortcut = _through_first_relation(rule, entity.name)
         if shortcut is not None:
             column, query, var = shortcut
             return f'{prefix}"{column}" IN ({self.id_subquery(query, var)[0]})'
@@ -572,9 +573,13 @@ def _balanced(op: str, terms: list[str]) -> str:
     return f"({_balanced(op, terms[:middle])}{op}{_balanced(op, terms[middle:])})"
 
 
-def _through_first_relation(rule: RuleQuery, entity: Entity) -> tuple[str, ast.Query, str] | None:
+@lru_cache(maxsize=4096)
+def _through_first_relation(rule: RuleQuery, entity_name: str) -> tuple[str, ast.Query, str] | None:
     """(foreign key column, rule query without its variable, new first variable) when the
-    rule's only use of its variable is one inner join along a ONE relation of ``entity``."""
+    rule's only use of its variable is one inner join along a ONE relation of the entity.
+
+    Cached: a rule (hashed by identity; authz caches its parsed rules) is analysed once."""
+    entity = ENTITIES[entity_name]
     query, var = rule.query, rule.var.upper()
     if len(query.ranges) != 1 or query.ranges[0].var.upper() != var or query.ranges[0].entity != entity.name:
         return None

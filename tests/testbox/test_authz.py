@@ -169,6 +169,15 @@ def test_grouping_rules_apply_to_members_only_and_changes_apply_at_once(root, wo
     assert bob.search("SELECT ds FROM Dataset ds") == []
 
 
+def test_what_a_user_may_read_is_reread_after_every_write(root, world, login):
+    alice = login(ALICE)
+    assert alice.search("SELECT i FROM Investigation i") == []  # read, and remembered
+    rules(root, "R", "SELECT i FROM Investigation i WHERE i.name = 'I2'")
+    assert [i.name for i in alice.search("SELECT i FROM Investigation i")] == ["I2"]
+    root.new("Facility", name="unrelated").create()  # any write: no stale answer either way
+    assert [i.name for i in alice.search("SELECT i FROM Investigation i")] == ["I2"]
+
+
 def test_a_rule_without_where_or_grouping_makes_a_public_table_whatever_its_flags(root, world, login):
     rules(root, "C", "SELECT t FROM DatasetType t JOIN t.facility f")  # a join is no restriction
     carol = login(CAROL)
