@@ -16,10 +16,15 @@ testbox's own speed shows apart from the client's:
   ``client.search`` costs a caller.
 
 Workloads: ``createMany`` of 1 000 datafiles in one call; of 1 000 in two calls of 500;
-8 000 more in calls of 1 000; ``SELECT o FROM Datafile o INCLUDE o.dataset`` (10 000 rows)
-and the same without INCLUDE. Datafiles reference their dataset by id only, as PACER does
-(``pacer_celery.icat.changes``). ``--profile`` runs the server in this process instead,
-profiles its SOAP handling (``testbox.soap.handle``) and prints where its time goes.
+8 000 more in calls of 1 000; then searches, each as root and as a non-root member of the
+investigation's ``participant`` grouping, who may read it through the rules PACER ships
+(``pacer_celery/examples/reference.yaml``): ``SELECT o FROM Datafile o INCLUDE o.dataset``
+(10 000 rows), the same without INCLUDE, a COUNT, and pages of 100. For each search it
+prints the member's throughput as a ratio of root's (the rules' cost; goal: 0.5 or more),
+from root's and the member's calls taken in turns.
+Datafiles reference their dataset by id only, as PACER does (``pacer_celery.icat.changes``).
+``--profile`` runs the server in this process instead, profiles its SOAP handling
+(``testbox.soap.handle``) and prints where its time goes.
 """
 
 from __future__ import annotations
@@ -42,12 +47,22 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import icat  # noqa: E402
+import yaml  # noqa: E402
 from icat.entity import Entity  # noqa: E402
 
 from testbox.server import SERVICE_PATH  # noqa: E402
 
 ROOT = ("root", "root")
+MEMBER = ("member", "memberpw")
+RULES_FILE = Path(__file__).resolve().parents[1] / "pacer_celery" / "examples" / "reference.yaml"
 TOTAL_DATAFILES = 10_000
+#: (query, times run, rows each) for the root-versus-member comparison
+SEARCHES = (
+    ("SELECT o FROM Datafile o INCLUDE o.dataset", 2, TOTAL_DATAFILES),
+    ("SELECT o FROM Datafile o", 2, TOTAL_DATAFILES),
+    ("SELECT COUNT(o) FROM Datafile o", 200, 1),
+    ("SELECT o FROM Datafile o LIMIT 5000, 100", 100, 100),
+)
 MAX_ENTITIES = 100_000  # the search returns 10 000 datafiles plus their dataset
 
 
@@ -56,7 +71,8 @@ def icat_process(db: str) -> Iterator[str]:
     """``icat-testbox icat`` in its own process; yields its base URL."""
     process = subprocess.Popen(
         [sys.executable, "-m", "testbox.cli", "icat", "--port", "0", "--db", db,
-         "--root", f"{ROOT[0]}:{ROOT[1]}", "--max-entities", str(MAX_ENTITIES)],
+         "--root", f"{ROOT[0]}:{ROOT[1]}", "--user", f"{MEMBER[0]}:{MEMBER[1]}",
+         "--max-entities", str(MAX_ENTITIES)],
         stdout=subprocess.PIPE, text=True,
     )
     first = process.stdout.readline()
@@ -83,7 +99,7 @@ def icat_in_process(db: str, profile: cProfile.Profile) -> Iterator[str]:
         return profile.runcall(handle, *args)
 
     soap.handle = profiled
-    config = Config(users={ROOT[0]: ROOT[1]}, root_users={ROOT[0]}, max_entities=MAX_ENTITIES)
+    config = Config(users=dict([ROOT, MEMBER]), root_users={ROOT[0]}, max_entities=MAX_ENTITIES)
     server = build_icat_server(config, db)
     server.start_background()
     try:
@@ -193,15 +209,41 @@ def run(url: str) -> None:
         caller.create_many(parts, datafiles(parts, 1000))
     parts.report(f"createMany, {rest} more datafiles in calls of 1 000", rest)
 
-    for query in ("SELECT o FROM Datafile o INCLUDE o.dataset", "SELECT o FROM Datafile o"):
-        parts = Parts()
-        rows = caller.search(parts, query)
-        assert len(rows) == TOTAL_DATAFILES
-        parts.report(f"search, {query}", len(rows))
-    assert rows[0].name == "f000000.h5"
+    member = icat.Client(url + SERVICE_PATH + "?wsdl")
+    member.login("db", {"username": MEMBER[0], "password": MEMBER[1]})
+    grant(client, investigation, f"db/{MEMBER[0]}")
+    member_caller = Caller(member, url)
+    for query, times, expected in SEARCHES:
+        # Root's and the member's calls alternate, so both meet the same load on the machine.
+        timings = {"root": Parts(), "member": Parts()}
+        for _ in range(times):
+            for who, searcher in (("root", caller), ("member", member_caller)):
+                rows = searcher.search(timings[who], query)
+                assert rows == [TOTAL_DATAFILES] if expected == 1 else len(rows) == expected
+        for who, parts in timings.items():
+            parts.report(f"search as {who}, {query} ({times} times)", times * expected)
+        root, other = timings["root"], timings["member"]
+        call = (root.request + root.server + root.answer) / (other.request + other.server + other.answer)
+        print(f"  member/root throughput: server {root.server / other.server:.2f}, "
+              f"python-icat call {call:.2f} (goal: 0.5 or more)\n", flush=True)
 
-    caller.connection.close()
+    for c in (caller, member_caller):
+        c.connection.close()
+    member.logout()
     client.logout()
+
+
+def grant(client: icat.Client, investigation: Any, user_name: str) -> None:
+    """PACER's rules, and ``user_name`` in the investigation's participant grouping."""
+    rules = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))["rules"]
+    client.createMany([client.new("Rule", crudFlags=r["crud_flags"], what=r["what"]) for r in rules])
+    user = client.new("User", name=user_name)
+    user.create()
+    grouping = client.new("Grouping", name="investigation_B-1_1")
+    grouping.create()
+    client.createMany([client.new("UserGroup", grouping=grouping, user=user),
+                       client.new("InvestigationGroup", grouping=grouping, investigation=investigation,
+                                  role="participant")])
 
 
 def print_profile(title: str, profile: cProfile.Profile, lines: int = 25) -> None:

@@ -7,7 +7,9 @@ Each subcommand is registered by an ``add_<name>_command(subparsers)`` function,
 ``icat-testbox icat`` accounts: ``--root NAME:PASSWORD`` (repeatable) are root users,
 ``--user NAME:PASSWORD`` (repeatable) ordinary users. NAME is a ``db`` plugin account (ICAT
 user name ``db/NAME``) or ``PLUGIN/NAME`` for another authenticator mnemonic. Without
-``--root`` there is one root account ``root`` with password ``root``. The first lines
+``--root`` there is one root account ``root`` with password ``root``. ``--root-name
+PLUGIN/NAME`` (repeatable) adds a name to ICAT's ``rootUserNames`` without an account
+(making a ``--user`` account root, say). The first lines
 printed are ``key: value`` pairs (``url``, ``wsdl``, ``auth_plugin`` (the first root's),
 ``root``, ``user``, ``db``) so scripts can read them.
 """
@@ -55,6 +57,8 @@ def add_icat_command(subparsers: argparse._SubParsersAction) -> None:
                         help="a root account (repeatable; default root:root, plugin db)")
     parser.add_argument("--user", type=_account, action="append", default=[], metavar="[PLUGIN/]NAME:PASSWORD",
                         help="a non-root account (repeatable)")
+    parser.add_argument("--root-name", action="append", default=[], metavar="PLUGIN/NAME",
+                        help="one more of ICAT's rootUserNames, account or not (repeatable)")
     parser.add_argument("--session-minutes", type=float, default=DEFAULT_LIFETIME_MINUTES,
                         help=f"session lifetime (default {DEFAULT_LIFETIME_MINUTES})")
     parser.add_argument("--max-entities", type=int, default=DEFAULT_MAX_ENTITIES,
@@ -68,7 +72,7 @@ def run_icat(args: argparse.Namespace) -> int:
     roots = args.root or [DEFAULT_ROOT]
     config = Config(
         users=dict(args.user) | dict(roots),
-        root_users={name for name, _ in roots},
+        root_users={name for name, _ in roots} | set(args.root_name),
         session_minutes=args.session_minutes,
         max_entities=args.max_entities,
         timezone=args.timezone,

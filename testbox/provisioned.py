@@ -1,8 +1,8 @@
 """Entry point of one provisioned ICAT process (started by ``testbox.provisioner``).
 
 It is ``icat-testbox icat`` with two differences: the root account is ``root`` with the
-password from the environment (kept off the command line, which any local user can read),
-and the process shuts down when its stdin reaches end of file. The provisioning API holds
+password from the environment, as are the other accounts (kept off the command line, which
+any local user can read), and the process shuts down when its stdin reaches end of file. The provisioning API holds
 the other end of that pipe, so if the API dies, even by SIGKILL, its instances follow it
 instead of lingering as orphans, and remove their directory (which the API would have
 removed) on the way out.
@@ -10,6 +10,7 @@ removed) on the way out.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -18,7 +19,7 @@ import threading
 from collections.abc import Sequence
 
 from testbox import cli
-from testbox.provisioner import INSTANCE_DIRECTORY_ENV, ROOT_PASSWORD_ENV, ROOT_USERNAME
+from testbox.provisioner import INSTANCE_DIRECTORY_ENV, ROOT_PASSWORD_ENV, ROOT_USERNAME, USERS_ENV
 
 _orphaned = threading.Event()
 
@@ -37,8 +38,11 @@ def main(argv: Sequence[str]) -> int:
         raise SystemExit(f"started by the provisioning API only: needs {ROOT_PASSWORD_ENV} and {INSTANCE_DIRECTORY_ENV}")
     password = os.environ.pop(ROOT_PASSWORD_ENV)
     directory = os.environ.pop(INSTANCE_DIRECTORY_ENV)
+    users = [f"{a['plugin']}/{a['name']}:{a['password']}" for a in json.loads(os.environ.pop(USERS_ENV, "[]"))]
     threading.Thread(target=_terminate_at_stdin_eof, name="parent-watch", daemon=True).start()
-    status = cli.main(["icat", *argv, "--root", f"{ROOT_USERNAME}:{password}"])
+    # In-process arguments: they never show in this process's command line.
+    accounts = [arg for user in users for arg in ("--user", user)]
+    status = cli.main(["icat", *argv, "--root", f"{ROOT_USERNAME}:{password}", *accounts])
     if _orphaned.is_set():
         shutil.rmtree(directory, ignore_errors=True)
     return status

@@ -10,12 +10,13 @@ Each instance runs ``python -m testbox.provisioned`` (``icat-testbox icat`` that
 when the API's end of its stdin pipe closes, so instances do not outlive a killed API). It
 gets a private temporary directory holding its SQLite file (``icat.db``) and its output
 (``output.log``, kept for diagnosis until the instance is deleted), a generated root
-password, and a port it picks itself (port 0: no race with other programs). suds caches a
+password and the requested accounts (through its environment), and a port it picks itself (port 0: no race with other programs). suds caches a
 WSDL per URL, so a port handed out once is never handed out again by this provisioner.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -30,6 +31,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from testbox.accounts import Account
+
 SUPPORTED_ICAT_SERVER_VERSIONS = ("6.2.0",)
 SUPPORTED_AUTHN_DB_VERSIONS = ("3.0.0",)
 DEFAULT_ICAT_SERVER_VERSION = "6.2.0"
@@ -43,6 +46,8 @@ ROOT_USERNAME = "root"
 ROOT_PASSWORD_ENV = "ICAT_TESTBOX_ROOT_PASSWORD"
 #: The child's private directory, which it removes itself if the API dies first.
 INSTANCE_DIRECTORY_ENV = "ICAT_TESTBOX_INSTANCE_DIRECTORY"
+#: The extra accounts, as JSON (passwords included, hence not on the command line).
+USERS_ENV = "ICAT_TESTBOX_USERS"
 
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -61,6 +66,28 @@ class ProvisioningError(Exception):
         self.details = details
 
 
+@dataclass(frozen=True)
+class Options:
+    """How an instance is set up: fixtures, accounts besides the generated root ``db/root``,
+    more of ICAT's rootUserNames, and the server's time zone (for dates without an offset)."""
+
+    load_fixtures: bool = True
+    users: tuple[Account, ...] = ()
+    root_users: tuple[str, ...] = ()
+    timezone: str = "UTC"
+
+    def arguments(self) -> list[str]:
+        """The instance's command-line options (no passwords: those go in the environment)."""
+        arguments = ["--timezone", self.timezone]
+        for name in self.root_users:
+            arguments += ["--root-name", name]
+        return arguments + (["--fixtures"] if self.load_fixtures else [])
+
+    def environment(self) -> dict[str, str]:
+        accounts = [{"plugin": a.plugin, "name": a.name, "password": a.password} for a in self.users]
+        return {USERS_ENV: json.dumps(accounts)}
+
+
 @dataclass
 class Instance:
     """One running (or crashed) ICAT process and what a client needs to use it."""
@@ -71,7 +98,7 @@ class Instance:
     password: str
     icat_server_version: str
     authn_db_version: str
-    load_fixtures: bool
+    options: Options
     process: subprocess.Popen
     directory: Path
     created: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
@@ -84,8 +111,9 @@ class Instance:
         return f"http://{host}:{self.port}"
 
     def describe(self, public_host: str | None = None) -> dict[str, Any]:
-        """The JSON form. It includes the password: whoever can reach the API can already
-        create and delete instances, so hiding it would protect nothing."""
+        """The JSON form. It includes the root password: whoever can reach the API can
+        already create and delete instances, so hiding it would protect nothing. The extra
+        accounts' passwords are not repeated: the caller chose them."""
         returncode = self.process.poll()
         return {
             "id": self.id,
@@ -95,7 +123,10 @@ class Instance:
             "password": self.password,
             "icat_server_version": self.icat_server_version,
             "authn_db_version": self.authn_db_version,
-            "load_fixtures": self.load_fixtures,
+            "load_fixtures": self.options.load_fixtures,
+            "users": [{"plugin": a.plugin, "name": a.name} for a in self.options.users],
+            "root_users": [f"{AUTH_PLUGIN}/{ROOT_USERNAME}", *self.options.root_users],
+            "timezone": self.options.timezone,
             "status": "running" if returncode is None else "exited",
             "returncode": returncode,
             "pid": self.process.pid,
@@ -119,8 +150,11 @@ class Provisioner:
         icat_server_version: str = DEFAULT_ICAT_SERVER_VERSION,
         authn_db_version: str = DEFAULT_AUTHN_DB_VERSION,
         load_fixtures: bool = True,
+        users: list[Account] | None = None,
+        root_users: list[str] | None = None,
+        timezone: str = "UTC",
     ) -> Instance:
-        """Start a new instance and return it once it accepts connections."""
+        """Start a new instance and return it once it accepts connections (see ``Options``)."""
         if icat_server_version not in SUPPORTED_ICAT_SERVER_VERSIONS:
             raise ProvisioningError(
                 400, f"unsupported icat_server_version {icat_server_version!r}",
@@ -131,12 +165,15 @@ class Provisioner:
                 400, f"unsupported authn_db_version {authn_db_version!r}",
                 supported=list(SUPPORTED_AUTHN_DB_VERSIONS),
             )
+        if any(a.user_name == f"{AUTH_PLUGIN}/{ROOT_USERNAME}" for a in users or ()):
+            raise ProvisioningError(400, f"{AUTH_PLUGIN}/{ROOT_USERNAME} is the instance's generated root account")
+        options = Options(load_fixtures, tuple(users or ()), tuple(root_users or ()), timezone)
         with self._lock:
             if len(self._instances) + self._starting >= self.max_instances:
                 raise ProvisioningError(429, f"at most {self.max_instances} instances; delete one first")
             self._starting += 1
         try:
-            instance = self._start(icat_server_version, authn_db_version, load_fixtures)
+            instance = self._start(icat_server_version, authn_db_version, options)
             with self._lock:
                 self._instances[instance.id] = instance
             return instance
@@ -144,12 +181,12 @@ class Provisioner:
             with self._lock:
                 self._starting -= 1
 
-    def _start(self, icat_server_version: str, authn_db_version: str, load_fixtures: bool) -> Instance:
+    def _start(self, icat_server_version: str, authn_db_version: str, options: Options) -> Instance:
         for _ in range(_START_ATTEMPTS):
             directory = Path(tempfile.mkdtemp(prefix="icat-testbox-"))
             password = secrets.token_urlsafe(18)
             try:
-                process, port = _spawn(self.host, directory, password, load_fixtures)
+                process, port = _spawn(self.host, directory, password, options)
             except BaseException:
                 shutil.rmtree(directory, ignore_errors=True)
                 raise
@@ -163,7 +200,7 @@ class Provisioner:
                 password=password,
                 icat_server_version=icat_server_version,
                 authn_db_version=authn_db_version,
-                load_fixtures=load_fixtures,
+                options=options,
                 process=process,
                 directory=directory,
             )
@@ -202,20 +239,19 @@ class Provisioner:
             _stop(instance)
 
 
-def _spawn(host: str, directory: Path, password: str, load_fixtures: bool) -> tuple[subprocess.Popen, int]:
+def _spawn(host: str, directory: Path, password: str, options: Options) -> tuple[subprocess.Popen, int]:
     """Start an instance process; return it and its port once it listens."""
     log_path = directory / "output.log"
     command = [sys.executable, "-m", "testbox.provisioned", "--host", host, "--port", "0",
-               "--db", str(directory / "icat.db")]
-    if load_fixtures:
-        command.append("--fixtures")
+               "--db", str(directory / "icat.db"), *options.arguments()]
+    secrets_env = {ROOT_PASSWORD_ENV: password, INSTANCE_DIRECTORY_ENV: str(directory), **options.environment()}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,  # never written: closing it tells the child to exit
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=os.environ | {ROOT_PASSWORD_ENV: password, INSTANCE_DIRECTORY_ENV: str(directory)},
+            env=os.environ | secrets_env,
             cwd=directory,
         )
     try:

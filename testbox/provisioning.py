@@ -3,7 +3,9 @@
 Routes (JSON in and out; errors are ``{"error": message, ...}``):
 
 - ``POST /instances`` — body (all optional) ``{"icat_server_version": "6.2.0",
-  "authn_db_version": "3.0.0", "load_fixtures": true}`` → 201 with the instance:
+  "authn_db_version": "3.0.0", "load_fixtures": true, "users": [{"plugin": "uos", "name":
+  "jdoe", "password": "..."}], "root_users": ["uos/jdoe"], "timezone": "Europe/Berlin"}``
+  → 201 with the instance:
   ``{id, url, auth_plugin, username, password, ...}``; unknown versions → 400 with the
   ``supported`` list; a malformed body → 400; a body over 64 KiB → 413; too many
   instances → 429;
@@ -29,7 +31,9 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from testbox.accounts import AccountError, parse_accounts, parse_user_names
 from testbox.provisioner import (
     DEFAULT_AUTHN_DB_VERSION,
     DEFAULT_ICAT_SERVER_VERSION,
@@ -48,7 +52,11 @@ _CREATE_FIELDS: dict[str, tuple[type, Any]] = {
     "icat_server_version": (str, DEFAULT_ICAT_SERVER_VERSION),
     "authn_db_version": (str, DEFAULT_AUTHN_DB_VERSION),
     "load_fixtures": (bool, True),
+    "users": (list, []),
+    "root_users": (list, []),
+    "timezone": (str, "UTC"),
 }
+_TYPE_NAMES = {str: "string", bool: "boolean", list: "list"}
 
 
 def parse_create_request(body: bytes) -> dict[str, Any]:
@@ -73,9 +81,22 @@ def parse_create_request(body: bytes) -> dict[str, Any]:
     for name, (kind, default) in _CREATE_FIELDS.items():
         value = data.get(name, default)
         if not isinstance(value, kind):
-            raise ProvisioningError(400, f"{name} must be a {'boolean' if kind is bool else 'string'}")
+            raise ProvisioningError(400, f"{name} must be a {_TYPE_NAMES[kind]}")
         arguments[name] = value
+    try:
+        arguments["users"] = parse_accounts(arguments["users"])
+        arguments["root_users"] = parse_user_names(arguments["root_users"])
+    except AccountError as exc:
+        raise ProvisioningError(400, str(exc)) from None
+    _check_timezone(arguments["timezone"])
     return arguments
+
+
+def _check_timezone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ProvisioningError(400, f"unknown timezone {name!r}: use an IANA name like Europe/Berlin") from None
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -9,18 +9,25 @@ Routes:
 - ``POST /testbox/sessions/<sessionId>/expire`` — ends that session's lifetime now, so tests
   can exercise expiry without waiting (answers 204, or 404 for an unknown session). It
   needs no other credential: whoever holds a session id may already log it out.
+- ``POST /testbox/accounts`` — JSON ``{"sessionId": ROOT_SESSION, "users": [{"plugin",
+  "name", "password"}, ...]}`` adds login accounts to the running ICAT (answers 204; 400
+  for a malformed body, 403 unless the session is a root user's), so tests can create the
+  users their data names, e.g. ``uos/jdoe``, after the server started.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from testbox import soap, wsdl
+from testbox.accounts import AccountError, parse_accounts
 from testbox.errors import IcatError
 from testbox.service import IcatService
 
@@ -29,6 +36,8 @@ log = logging.getLogger(__name__)
 SERVICE_PATH = "/ICATService/ICAT"
 MAX_REQUEST_BYTES = 256 * 1024 * 1024
 _EXPIRE = re.compile(r"^/testbox/sessions/([^/]+)/expire$")
+_ACCOUNTS = "/testbox/accounts"
+MAX_HOOK_BYTES = 256 * 1024
 _SCHEMA = wsdl.schema().encode("utf-8")
 
 
@@ -38,6 +47,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         log.debug("%s " + format, self.client_address[0], *args)
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes; without this a keep-alive client's delayed
+        # ACK holds the second back for 40 ms (Nagle), which small answers would all pay.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _reply(self, status: int, body: bytes = b"", content_type: str = "text/xml; charset=utf-8") -> None:
         self.send_response(status)
@@ -86,8 +101,30 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(HTTPStatus.NOT_FOUND, b"No such session\n", "text/plain")
                 return
             self._reply(HTTPStatus.NO_CONTENT)
+        elif path == _ACCOUNTS:
+            self._add_accounts(body)
         else:
             self._reply(HTTPStatus.NOT_FOUND, b"Not found\n", "text/plain")
+
+    def _add_accounts(self, body: bytes) -> None:
+        try:
+            if len(body) > MAX_HOOK_BYTES:
+                raise AccountError(f"the body is over {MAX_HOOK_BYTES} bytes")
+            try:
+                request = json.loads(body)
+            except (ValueError, UnicodeDecodeError):
+                raise AccountError("the body is not valid JSON") from None
+            if not isinstance(request, dict) or set(request) != {"sessionId", "users"}:
+                raise AccountError('the body must be {"sessionId": ..., "users": [...]}')
+            accounts = parse_accounts(request["users"])
+            session_id = request["sessionId"] if isinstance(request["sessionId"], str) else None
+            self.server.service.add_accounts(session_id, accounts)
+        except AccountError as e:
+            self._reply(HTTPStatus.BAD_REQUEST, json.dumps({"error": str(e)}).encode(), "application/json")
+        except IcatError as e:
+            self._reply(HTTPStatus.FORBIDDEN, json.dumps({"error": e.message}).encode(), "application/json")
+        else:
+            self._reply(HTTPStatus.NO_CONTENT)
 
 
 class IcatHTTPServer(ThreadingHTTPServer):

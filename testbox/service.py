@@ -1,9 +1,8 @@
 """ICAT's operations, independent of the SOAP wire format.
 
-Authorisation is deliberately simple: the testbox has no rules. Root users (ICAT's
-``rootUserNames``) may do anything; any other authenticated user may log in and use the
-session calls, but every data operation (search, get, create, update, delete) answers
-INSUFFICIENT_PRIVILEGES and ``isAccessAllowed`` answers false.
+Every data operation runs with a ``testbox.authz.Policy`` for its caller: root users
+(ICAT's ``rootUserNames``) may do anything, everybody else what the rules stored in the
+ICAT grant them, as icat.server 6.2 decides it.
 """
 
 from __future__ import annotations
@@ -14,6 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from testbox import query as queries
+from testbox.accounts import Account
+from testbox.authz import ACCESS_FLAGS, GrantsCache, Policy
 from testbox.errors import IcatError
 from testbox.model import BASE_ATTRIBUTES, ENTITIES, PARAMETER_BASE, PARAMETER_FIELDS, Bean, Entity
 from testbox.sessions import DEFAULT_LIFETIME_MINUTES, SessionManager
@@ -67,6 +68,11 @@ class Config:
         """The authenticator mnemonics: ``db`` and any other that an account uses."""
         return sorted({AUTH_PLUGIN} | {name.split("/", 1)[0] for name in self.passwords})
 
+    def add_accounts(self, accounts: list[Account]) -> None:
+        """More accounts (a known one gets the new password). The dict is replaced, not
+        changed, so logins running meanwhile read either the old or the new one."""
+        self.users = {**self.users, **{a.user_name: a.password for a in accounts}}
+
 
 class IcatService:
     """One ICAT instance: a store, its sessions and its accounts."""
@@ -75,6 +81,7 @@ class IcatService:
         self.store = store
         self.config = config
         self.sessions = SessionManager(config.session_minutes)
+        self._grants = GrantsCache()
 
     # ------------------------------------------------------------------ sessions
 
@@ -107,12 +114,24 @@ class IcatService:
     def is_root(self, user: str) -> bool:
         return user in self.config.root_user_names
 
-    def _root_user(self, session_id: str | None, access: str, entity: str) -> str:
-        """The session's user if root; otherwise ICAT's answer to a user without rules."""
+    def add_accounts(self, session_id: str | None, accounts: list[Account]) -> None:
+        """The testbox's own call (not ICAT's): accounts that may log in from now on. Only
+        a root user may add them, so the hook gives nobody more than root already has."""
         user = self.sessions.user(session_id)
         if not self.is_root(user):
-            raise IcatError("INSUFFICIENT_PRIVILEGES", f"{access} access to this {entity} is not allowed.")
-        return user
+            raise IcatError("INSUFFICIENT_PRIVILEGES", "user must be in rootUserNames")
+        self.config.add_accounts(accounts)
+
+    def _caller(self, session_id: str | None) -> tuple[str, Policy]:
+        """The session's user and what it may do in this write."""
+        user = self.sessions.user(session_id)
+        return user, Policy(user, self.is_root(user))
+
+    def _reader(self, session_id: str | None) -> tuple[str, Policy]:
+        """The session's user and what it may read; the store's generation is taken before
+        the read begins, so cached grants are never older than what the read sees."""
+        user = self.sessions.user(session_id)
+        return user, Policy(user, self.is_root(user), self._grants, self.store.generation)
 
     # ------------------------------------------------------------------ metadata
 
@@ -165,52 +184,52 @@ class IcatService:
     # ------------------------------------------------------------------ data
 
     def search(self, session_id: str | None, query: str | None) -> list:
-        user = self.sessions.user(session_id)
+        user, policy = self._reader(session_id)
         if query is None:
             raise IcatError("BAD_PARAMETER", "query may not be null")
-        if not self.is_root(user):
-            raise IcatError("INSUFFICIENT_PRIVILEGES", "READ access to the results of this query is not allowed.")
         with self.store.reading() as conn:
-            return queries.search(conn, query, user=user, max_entities=self.config.max_entities)
+            return queries.search(conn, query, user=user, max_entities=self.config.max_entities,
+                                  authorizer=policy)
 
     def get(self, session_id: str | None, query: str | None, primary_key: int) -> Bean:
-        user = self.sessions.user(session_id)
+        user, policy = self._reader(session_id)
         if query is None:
             raise IcatError("BAD_PARAMETER", "query may not be null")
-        if not self.is_root(user):
-            entity_name = query.split()[0] if query.split() else "object"
-            raise IcatError("INSUFFICIENT_PRIVILEGES", f"READ access to this {entity_name} is not allowed.")
         with self.store.reading() as conn:
-            return queries.get(conn, query, primary_key, user=user, max_entities=self.config.max_entities)
+            return queries.get(conn, query, primary_key, user=user, max_entities=self.config.max_entities,
+                               authorizer=policy)
 
     def create(self, session_id: str | None, bean: Bean) -> int:
-        user = self._root_user(session_id, "CREATE", bean.entity)
-        return self.store.create(bean, user)
+        user, policy = self._caller(session_id)
+        return self.store.create(bean, user, policy)
 
     def create_many(self, session_id: str | None, beans: list[Bean]) -> list[int]:
-        user = self._root_user(session_id, "CREATE", beans[0].entity if beans else "object")
-        return self.store.create_many(beans, user)
+        user, policy = self._caller(session_id)
+        return self.store.create_many(beans, user, policy)
 
     def update(self, session_id: str | None, bean: Bean) -> None:
-        user = self._root_user(session_id, "UPDATE", bean.entity)
-        self.store.update(bean, user)
+        user, policy = self._caller(session_id)
+        self.store.update(bean, user, policy)
 
     def delete(self, session_id: str | None, bean: Bean) -> None:
-        self._root_user(session_id, "DELETE", bean.entity)
-        self.store.delete(bean)
+        _, policy = self._caller(session_id)
+        self.store.delete(bean, policy)
 
     def delete_many(self, session_id: str | None, beans: list[Bean]) -> None:
-        self._root_user(session_id, "DELETE", beans[0].entity if beans else "object")
-        self.store.delete_many(beans)
+        _, policy = self._caller(session_id)
+        self.store.delete_many(beans, policy)
 
     def is_access_allowed(self, session_id: str | None, bean: Bean, access_type: str | None) -> bool:
-        user = self.sessions.user(session_id)
-        if not self.is_root(user):
-            return False
         if access_type == "CREATE":
             # ICAT tries the create in a transaction it rolls back: invalid beans still fault.
-            self.store.check_create(bean, user)
-        return True
+            user, policy = self._caller(session_id)
+            return self.store.check_create(bean, user, policy)
+        _, policy = self._reader(session_id)
+        if access_type not in ACCESS_FLAGS:
+            raise IcatError("BAD_PARAMETER", "invalid access type, must be 'READ', 'UPDATE', 'DELETE' or 'CREATE'")
+        with self.store.reading() as conn:
+            policy.begin(conn)
+            return policy.allows(conn, access_type, bean)
 
 
 def _field_info(entity: Entity, name: str) -> dict[str, Any]:

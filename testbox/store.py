@@ -11,6 +11,12 @@ constraint is checked before not-null and string-length (``isUnique`` then ``isV
 problems ICAT only notices as a failing database flush (inline children, dangling
 references, duplicates on update) come back as INTERNAL "Unexpected DB response ...".
 
+Authorisation is not the store's: a write given a ``Guard`` (``testbox.authz.Policy``) asks
+it at the points where icat.server's EntityBeanManager asks its GateKeeper (CREATE after the
+new object is written, so rules see it; UPDATE before; DELETE on everything a delete
+cascades to), and lets it prepare beans first (a Rule's ``what`` is checked, as
+``preparePersist`` does).
+
 Concurrency: every write runs under one process-wide lock in a ``BEGIN IMMEDIATE``
 transaction, so writers never race each other and SQLite never reports "database is
 locked" to a client. A file database runs in WAL mode so readers proceed alongside the
@@ -25,7 +31,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from testbox.errors import IcatError
 from testbox.model import ENTITIES, Attr, Bean, Entity, is_parameter
@@ -159,6 +165,19 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class Guard(Protocol):
+    """The authorisation a write goes through; it raises IcatError to refuse."""
+
+    def begin(self, conn: sqlite3.Connection) -> None:
+        """Called first in the write's transaction."""
+
+    def prepare(self, bean: Bean) -> None:
+        """Check and normalise a bean (and its inline children) before it is written."""
+
+    def check(self, conn: sqlite3.Connection, access: str, entity: str, ids: list[int]) -> None:
+        """Raise INSUFFICIENT_PRIVILEGES unless the caller has ``access`` to these objects."""
+
+
 class _DryRun(Exception):
     """Rolls back a transaction that only checked whether a create would succeed."""
 
@@ -174,6 +193,9 @@ class Store:
         self.path = path
         self._memory = path == ":memory:"
         self._write_lock = threading.RLock()
+        #: Counts committed writes; what was derived from the data (testbox.authz's grants)
+        #: stays valid while it does not change.
+        self.generation = 0
         self._pool: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
         self._writer = self._connect()
@@ -234,6 +256,7 @@ class Store:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            self.generation += 1  # under the write lock
 
     # ------------------------------------------------------------------ reads
 
@@ -273,19 +296,25 @@ class Store:
 
     # ------------------------------------------------------------------ create
 
-    def create(self, bean: Bean, user: str) -> int:
+    def create(self, bean: Bean, user: str, guard: Guard | None = None) -> int:
         """Persist ``bean`` and its inline MANY children; return the new id."""
-        return self.create_many([bean], user, offsets=False)[0]
+        return self.create_many([bean], user, guard, offsets=False)[0]
 
-    def create_many(self, beans: list[Bean], user: str, *, offsets: bool = True) -> list[int]:
-        """Persist all beans atomically; a fault's offset is the index of the failing bean."""
+    def create_many(self, beans: list[Bean], user: str, guard: Guard | None = None, *,
+                    offsets: bool = True) -> list[int]:
+        """Persist all beans atomically; a fault's offset is the index of the failing bean.
+
+        The ``guard`` checks CREATE on each top-level bean, not on its inline children.
+        """
         now = _now()
         ids: list[int] = []
         earlier: set[int] = set()  # ids of the beans this call created so far
         with self.writing() as conn:
+            if guard is not None:
+                guard.begin(conn)
             for index, bean in enumerate(beans):
                 try:
-                    new_id = self._insert_top(conn, bean, user, now, earlier)
+                    new_id = self._insert_top(conn, bean, user, now, earlier, guard)
                 except IcatError as e:
                     if offsets:
                         e.offset = index
@@ -294,19 +323,29 @@ class Store:
                 ids.append(new_id)
         return ids
 
-    def check_create(self, bean: Bean, user: str) -> None:
-        """Run every check ``create`` would run, then roll back (ICAT's createAllowed)."""
+    def check_create(self, bean: Bean, user: str, guard: Guard | None = None) -> bool:
+        """Whether ``create`` would be allowed (ICAT's createAllowed): it runs, then rolls
+        back. Invalid beans raise their error; only a refusal by the guard is False."""
         try:
             with self.writing() as conn:
-                self._insert_top(conn, bean, user, _now(), set())
+                if guard is not None:
+                    guard.begin(conn)
+                self._insert_top(conn, bean, user, _now(), set(), guard)
                 raise _DryRun
         except _DryRun:
-            pass
+            return True
+        except IcatError as e:
+            if e.type == "INSUFFICIENT_PRIVILEGES":
+                return False
+            raise
 
     def _insert_top(
-        self, conn: sqlite3.Connection, bean: Bean, user: str, now: datetime, earlier: set[int]
+        self, conn: sqlite3.Connection, bean: Bean, user: str, now: datetime, earlier: set[int],
+        guard: Guard | None = None,
     ) -> int:
         entity = _entity(bean.entity)
+        if guard is not None:
+            guard.prepare(bean)
         row = self._new_row(entity, bean)
         self._check_parameter(conn, entity, row)
         self._check_unique(conn, entity, row, earlier)
@@ -316,6 +355,8 @@ class Store:
             self._insert_children(conn, entity, bean, new_id, user, now)
         except _ChildFailure as e:
             raise IcatError("INTERNAL", f"Unexpected DB response {e}") from None
+        if guard is not None:
+            guard.check(conn, "CREATE", entity.name, [new_id])
         return new_id
 
     def _insert_child(self, conn: sqlite3.Connection, bean: Bean, user: str, now: datetime) -> int:
@@ -473,12 +514,25 @@ class Store:
 
     # ------------------------------------------------------------------ update
 
-    def update(self, bean: Bean, user: str) -> None:
-        """Replace the attributes and ONE relations of the stored row with those of ``bean``."""
+    def update(self, bean: Bean, user: str, guard: Guard | None = None) -> None:
+        """Replace the attributes and ONE relations of the stored row with those of ``bean``.
+
+        The ``guard`` checks UPDATE on the stored object; when a relation of its uniqueness
+        key changes (it becomes another object), also DELETE before and CREATE after.
+        """
         entity = _entity(bean.entity)
         with self.writing() as conn:
+            if guard is not None:
+                guard.begin(conn)
             old = self._find(conn, entity, bean)
+            if guard is not None:
+                guard.check(conn, "UPDATE", entity.name, [old.id])
             self._check_identity_change(entity, old, bean)
+            moved = self._identity_moved(entity, old, bean)
+            if guard is not None:
+                if moved:
+                    guard.check(conn, "DELETE", entity.name, [old.id])
+                guard.prepare(bean)
             row = self._new_row(entity, bean)
             # ICAT's merge looks each reference up and sets null when it is not found.
             for rel in entity.ones:
@@ -496,6 +550,8 @@ class Store:
             conn.execute(
                 f"UPDATE {q(entity.name)} SET {assignments} WHERE id = ?", [*values.values(), old.id]
             )
+            if guard is not None and moved:
+                guard.check(conn, "CREATE", entity.name, [old.id])
 
     @staticmethod
     def _check_identity_change(entity: Entity, old: Bean, bean: Bean) -> None:
@@ -504,6 +560,17 @@ class Store:
                 raise IcatError(
                     "INTERNAL", f"Attempt to set field {field} of {entity.name}:{old.id} to null"
                 )
+
+    @staticmethod
+    def _identity_moved(entity: Entity, old: Bean, bean: Bean) -> bool:
+        """Whether a relation of the uniqueness key points elsewhere (icat.server's
+        checkIdentityChange)."""
+        for field in entity.unique:
+            if entity.one(field) is not None:
+                new, stored = bean.ones.get(field), old.ones.get(field)
+                if new is not None and stored is not None and new.id != stored.id:
+                    return True
+        return False
 
     @staticmethod
     def _check_unique_on_update(
@@ -526,37 +593,46 @@ class Store:
 
     # ------------------------------------------------------------------ delete
 
-    def delete(self, bean: Bean) -> None:
-        self.delete_many([bean])
+    def delete(self, bean: Bean, guard: Guard | None = None) -> None:
+        self.delete_many([bean], guard)
 
-    def delete_many(self, beans: list[Bean]) -> None:
+    def delete_many(self, beans: list[Bean], guard: Guard | None = None) -> None:
         """Delete all beans and, recursively, everything along their MANY relations.
 
         Atomic; a fault's offset is the index of the failing bean (ICAT sets it for a
-        single delete too, which goes through the same code).
+        single delete too, which goes through the same code). The ``guard`` checks DELETE
+        on the bean first, then on everything the delete cascades to.
         """
         with self.writing() as conn:
+            if guard is not None:
+                guard.begin(conn)
             for index, bean in enumerate(beans):
                 try:
                     entity = _entity(bean.entity)
                     self._find(conn, entity, bean)
+                    tree = self._cascade(conn, entity, [bean.id])
+                    if guard is not None:
+                        for part, ids in tree:
+                            guard.check(conn, "DELETE", part.name, ids)
                 except IcatError as e:
                     e.offset = index
                     raise
-                self._delete_tree(conn, entity, [bean.id])
+                for part, ids in tree:
+                    for chunk in _chunks(ids):
+                        conn.execute(
+                            f"DELETE FROM {q(part.name)} WHERE id IN ({', '.join('?' for _ in chunk)})", chunk
+                        )
 
-    def _delete_tree(self, conn: sqlite3.Connection, entity: Entity, ids: list[int]) -> None:
+    def _cascade(self, conn: sqlite3.Connection, entity: Entity, ids: list[int]) -> list[tuple[Entity, list[int]]]:
+        """``ids`` and, depth first, every row that depends on them along MANY relations."""
         if not ids:
-            return
+            return []
+        tree = [(entity, ids)]
         for many in entity.manys:
             target = ENTITIES[many.target]
             column = target.one(many.mapped_by).column
-            child_ids = self._ids_where_in(conn, target, column, ids)
-            self._delete_tree(conn, target, child_ids)
-        for chunk in _chunks(ids):
-            conn.execute(
-                f"DELETE FROM {q(entity.name)} WHERE id IN ({', '.join('?' for _ in chunk)})", chunk
-            )
+            tree += self._cascade(conn, target, self._ids_where_in(conn, target, column, ids))
+        return tree
 
     @staticmethod
     def _ids_where_in(conn: sqlite3.Connection, entity: Entity, column: str, ids: list[int]) -> list[int]:

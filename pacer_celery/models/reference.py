@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, NonNegativeInt, model_validator
+from pydantic import BaseModel, ConfigDict, NonNegativeInt, StringConstraints, model_validator
 
 from pacer_celery.models.fields import LongText, OptionalText, Text
 
@@ -65,6 +65,27 @@ class SampleTypeEntry(_Entry):
     safety_information: LongText = None
 
 
+class RuleEntry(_Entry):
+    """An ICAT authorisation rule: the accesses of ``crud_flags`` on what ``what`` selects
+    (concise or JPQL, ``:user`` for the caller), for the members of the Grouping named
+    ``grouping``, or for everybody when it is not given."""
+
+    crud_flags: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[CRUDcrud]{1,4}$")]
+    what: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1024)]
+    grouping: OptionalText = None
+
+
+#: ICAT's PublicStep columns are 32 characters.
+_StepName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+
+
+class PublicStepEntry(_Entry):
+    """An ICAT PublicStep: whoever may read an ``origin`` may INCLUDE its ``field`` relation."""
+
+    origin: _StepName
+    field: _StepName
+
+
 class ReferenceData(_Entry):
     facility: FacilityEntry
     instruments: list[InstrumentEntry] = []
@@ -73,6 +94,8 @@ class ReferenceData(_Entry):
     datafile_formats: list[DatafileFormatEntry] = []
     parameter_types: list[ParameterTypeEntry] = []
     sample_types: list[SampleTypeEntry] = []
+    rules: list[RuleEntry] = []
+    public_steps: list[PublicStepEntry] = []
 
     @model_validator(mode="after")
     def _unique(self) -> ReferenceData:
@@ -83,6 +106,8 @@ class ReferenceData(_Entry):
             "datafile_formats": [(e.name, e.version) for e in self.datafile_formats],
             "parameter_types": [(e.name, e.units) for e in self.parameter_types],
             "sample_types": [(e.name, e.molecular_formula) for e in self.sample_types],
+            "rules": [(e.crud_flags, e.what, e.grouping or "") for e in self.rules],
+            "public_steps": [(e.origin, e.field) for e in self.public_steps],
         }
         for section, keys in sections.items():
             twice = sorted("/".join(k) for k, n in Counter(keys).items() if n > 1)

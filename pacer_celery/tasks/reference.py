@@ -1,7 +1,9 @@
 """``pacer icat init-reference``: the facility's reference data into ICAT, idempotently.
 
 Missing objects are created, differing attributes updated, nothing is deleted: a second
-run with the same file changes nothing.
+run with the same file changes nothing. Authorisation rules and public steps are
+identified by all they say, so they are only ever created (a changed rule is a new rule;
+the old one stays until someone deletes it).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from pacer_celery.models.reference import (
     FacilityEntry,
     InstrumentEntry,
     ParameterTypeEntry,
+    PublicStepEntry,
     ReferenceData,
+    RuleEntry,
     SampleTypeEntry,
     TypeEntry,
 )
@@ -84,6 +88,9 @@ def load_reference(
         result = _sync(client, facility, section, entity, key, [attributes(e) for e in entries])
         results.append(result)
         progress(str(result))
+    for result in (_rules(client, data.rules), _public_steps(client, data.public_steps)):
+        results.append(result)
+        progress(str(result))
     return results
 
 
@@ -132,6 +139,51 @@ def _sync(
             result.updated += 1
         else:
             result.unchanged += 1
+    if new:
+        client.createMany(new)
+        result.created = len(new)
+    return result
+
+
+def _rules(client: icat.Client, entries: list[RuleEntry]) -> SectionResult:
+    """The rules not in ICAT yet are created, with their grouping if that is missing too."""
+    result = SectionResult("rules")
+    existing = {
+        (rule.crudFlags, rule.what, rule.grouping.name if rule.grouping else None)
+        for rule in search_all(client, "Rule", includes=["grouping"])
+    }
+    groupings: dict[str, Any] = {}
+    new = []
+    for entry in entries:
+        if (entry.crud_flags, entry.what, entry.grouping) in existing:
+            result.unchanged += 1
+            continue
+        grouping = _grouping(client, entry.grouping, groupings) if entry.grouping else None
+        new.append(client.new("Rule", crudFlags=entry.crud_flags, what=entry.what, grouping=grouping))
+    if new:
+        client.createMany(new)
+        result.created = len(new)
+    return result
+
+
+def _grouping(client: icat.Client, name: str, known: dict[str, Any]) -> Any:
+    """The Grouping called ``name``, created (without members) if ICAT has none."""
+    if name not in known:
+        found = search(client, "Grouping", where={"name": name})
+        if found:
+            known[name] = found[0]
+        else:
+            known[name] = client.new("Grouping", name=name)
+            known[name].create()
+    return known[name]
+
+
+def _public_steps(client: icat.Client, entries: list[PublicStepEntry]) -> SectionResult:
+    result = SectionResult("public_steps")
+    existing = {(step.origin, step.field) for step in search_all(client, "PublicStep")}
+    new = [client.new("PublicStep", origin=e.origin, field=e.field)
+           for e in entries if (e.origin, e.field) not in existing]
+    result.unchanged = len(entries) - len(new)
     if new:
         client.createMany(new)
         result.created = len(new)

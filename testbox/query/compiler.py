@@ -6,14 +6,21 @@ parameter. Paths follow EclipseLink's JPQL semantics: navigating through a relat
 SELECT, WHERE or ORDER BY is an inner join (shared by all uses of the same path), while a
 path that ends at a ONE relation in a comparison or ``IS NULL`` uses the foreign key column
 itself, so ``o.grouping IS NULL`` works.
+
+Authorisation (``testbox.authz``) plugs in through ``ReadRules``: the compiler restricts what
+the SELECT clause names to the objects the rules allow, with one ``IN (rule subquery)`` per
+rule, OR-ed, in the same SQL statement, as icat.server's SearchQuery does in JPQL.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from functools import lru_cache
+from typing import Any, Protocol
 
 from testbox.errors import IcatError
 from testbox.model import ENTITIES, ENUMS, Entity, Many, One
@@ -84,6 +91,21 @@ class SelectItem:
     source: Source | None = None
 
 
+class RuleQuery(Protocol):
+    """An authorisation rule as the compiler needs it: ``query``'s FROM and WHERE select
+    the allowed objects as its identification variable ``var``."""
+
+    query: ast.Query
+    var: str
+
+
+class ReadRules(Protocol):
+    """Which objects of an entity the caller may read."""
+
+    def read_rules(self, entity: str) -> Sequence[RuleQuery] | None:
+        """None: all of them; otherwise those any of the rules selects (none for no rules)."""
+
+
 @dataclass
 class CompiledQuery:
     sql: str
@@ -93,6 +115,8 @@ class CompiledQuery:
     include_entity: Entity | None
     #: the variable INCLUDE paths start from (upper case)
     include_var: str | None
+    #: no rule lets the caller read something the SELECT clause names: nothing to run
+    denied: bool = False
 
 
 class Compiler:
@@ -150,11 +174,24 @@ class Compiler:
 
     # --- queries -------------------------------------------------------------------------
 
-    def compile(self, query: ast.Query, *, limit: int, offset: int) -> CompiledQuery:
-        """The top-level query, fetching at most ``limit`` rows after ``offset``."""
+    def compile(self, query: ast.Query, *, limit: int, offset: int,
+                rules: ReadRules | None = None) -> CompiledQuery:
+        """The top-level query, fetching at most ``limit`` rows after ``offset``, restricted
+        to what ``rules`` let the caller read (no restriction without them)."""
         scope = self.from_clause(query, None)
         items = [self.select_item(scope, e) for e in query.select]
+        include_entity = include_var = None
+        entity_items = [i for i in items if i.source is not None]
+        if len(items) == 1 and entity_items:
+            include_entity = entity_items[0].source.entity
+            include_var = str(query.select[0]).upper() if isinstance(query.select[0], ast.Path) else None
+        allowed = self.read_restriction(scope, query, rules) if rules is not None else []
+        if allowed is None:
+            # icat.server gives up before the JPQL is built, so WHERE is not even checked.
+            return CompiledQuery("", [], items, include_entity, include_var, denied=True)
         where = self.condition(scope, query.where) if query.where is not None else None
+        if allowed:
+            where = _balanced(" AND ", [c for c in (where, *allowed) if c])
         group = [self.value(scope, e).sql for e in query.group_by]
         having = self.condition(scope, query.having) if query.having is not None else None
         order = [self.value(scope, o.expr).sql + (" DESC" if o.descending else "")
@@ -187,14 +224,64 @@ class Compiler:
         if order:
             sql += ["ORDER BY", ", ".join(order)]
         sql += ["LIMIT", self.param(limit), "OFFSET", self.param(offset)]
-
-        include_entity = include_var = None
-        entity_items = [i for i in items if i.source is not None]
-        if len(items) == 1 and entity_items:
-            include_entity = entity_items[0].source.entity
-            include_var = str(query.select[0]).upper() if isinstance(query.select[0], ast.Path) else None
         text, params = self.finish(" ".join(s for s in sql if s))
         return CompiledQuery(text, params, items, include_entity, include_var)
+
+    def read_restriction(self, scope: Scope, query: ast.Query, rules: ReadRules) -> list[str] | None:
+        """One condition per object the SELECT clause names (icat.server's authzMap), or
+        None when the rules allow none of one of them.
+
+        A path is checked on the object it ends at, or, ending at an attribute, on the object
+        owning it: ``o.investigation.name`` is checked with Investigation's rules.
+        """
+        checked: dict[str, Entity] = {}
+        for path in select_paths(query.select):
+            source = scope.lookup(path.parts[0])
+            for name in path.parts[1:]:
+                if source.entity.one(name) is None and source.entity.many(name) is None:
+                    break
+                source = self.implicit_join(scope, source, name)
+            checked[f"{source.alias}."] = source.entity
+        conditions = []
+        for prefix, entity in checked.items():
+            allowed = rules.read_rules(entity.name)
+            if allowed is None:
+                continue
+            if not allowed:
+                return None
+            conditions.append(self.id_filter(prefix, entity, allowed))
+        return conditions
+
+    def id_filter(self, prefix: str, entity: Entity, rules: Sequence[RuleQuery]) -> str:
+        """The ``entity`` row whose columns are ``prefix"column"`` (``t0.`` or, for a lone
+        table, nothing) is one that one of ``rules`` selects."""
+        return _balanced(" OR ", [self.rule_condition(prefix, entity, r) for r in rules])
+
+    def rule_condition(self, prefix: str, entity: Entity, rule: RuleQuery) -> str:
+        """``prefix id IN (the rule's SELECT var.id ...)``, or, when the rule uses its
+        variable only to join along a ONE relation first (``SELECT o FROM Datafile o JOIN
+        o.dataset ds ...``: ICAT's usual rule), the same condition on the foreign key,
+        ``prefix dataset_id IN (SELECT ds.id ...)``, whose list is far shorter to build."""
+        shortcut = _through_first_relation(rule, entity.name)
+        if shortcut is not None:
+            column, query, var = shortcut
+            return f'{prefix}"{column}" IN ({self.id_subquery(query, var)[0]})'
+        return f"{prefix}id IN ({self.id_subquery(rule.query, rule.var)[0]})"
+
+    def id_subquery(self, query: ast.Query, var: str) -> tuple[str, Entity]:
+        """``SELECT var.id FROM ... WHERE ...`` of a rule, and the entity of ``var``.
+
+        The rule has a scope of its own: it never sees the variables of the query it restricts.
+        """
+        scope = self.from_clause(query, None)
+        source = scope.lookup(var)
+        if source is None:
+            raise bad(f"idVar '{var.upper()}' referenced in the SELECT clause is not defined in the "
+                      "FROM clause.")
+        sql = f"SELECT {source.alias}.id FROM {' '.join(scope.from_sql)}"
+        if query.where is not None:
+            sql += " WHERE " + self.condition(scope, query.where)
+        return sql, source.entity
 
     def subquery(self, scope: Scope, query: ast.Query) -> Typed:
         sub = self.from_clause(query, scope)
@@ -484,6 +571,57 @@ def _balanced(op: str, terms: list[str]) -> str:
         return "(" + op.join(terms) + ")"
     middle = len(terms) // 2
     return f"({_balanced(op, terms[:middle])}{op}{_balanced(op, terms[middle:])})"
+
+
+@lru_cache(maxsize=4096)
+def _through_first_relation(rule: RuleQuery, entity_name: str) -> tuple[str, ast.Query, str] | None:
+    """(foreign key column, rule query without its variable, new first variable) when the
+    rule's only use of its variable is one inner join along a ONE relation of the entity.
+
+    Cached: a rule (hashed by identity; authz caches its parsed rules) is analysed once."""
+    entity = ENTITIES[entity_name]
+    query, var = rule.query, rule.var.upper()
+    if len(query.ranges) != 1 or query.ranges[0].var.upper() != var or query.ranges[0].entity != entity.name:
+        return None
+    first = [j for j in query.joins if j.path.parts[0].upper() == var]
+    if len(first) != 1 or len(first[0].path.parts) != 2 or first[0].left:
+        return None
+    join = first[0]
+    one = entity.one(join.path.parts[1])
+    others = tuple(j for j in query.joins if j is not join)
+    if one is None or _mentions((others, query.where), var):
+        return None
+    target = ast.Range(one.target, join.var)
+    return one.column, dataclasses.replace(query, ranges=(target,), joins=others), join.var
+
+
+def _mentions(node: object, var: str) -> bool:
+    """Whether any path in the AST ``node`` starts at ``var`` (upper case), subqueries
+    included (a variable there that shadows it counts too: the caller only loses a shortcut)."""
+    if isinstance(node, ast.Path):
+        return node.parts[0].upper() == var
+    if isinstance(node, tuple):
+        return any(_mentions(item, var) for item in node)
+    if dataclasses.is_dataclass(node):
+        return any(_mentions(getattr(node, f.name), var) for f in dataclasses.fields(node))
+    return False
+
+
+def select_paths(exprs: Sequence[ast.Expr]) -> list[ast.Path]:
+    """The paths in SELECT expressions (in aggregates, functions, arithmetic), in order."""
+    found: list[ast.Path] = []
+    for expr in exprs:
+        if isinstance(expr, ast.Path):
+            found.append(expr)
+        elif isinstance(expr, ast.Aggregate):
+            found += select_paths([expr.arg])
+        elif isinstance(expr, ast.Function):
+            found += select_paths(expr.args)
+        elif isinstance(expr, ast.Arithmetic):
+            found += select_paths([expr.left, expr.right])
+        elif isinstance(expr, ast.Negate):
+            found += select_paths([expr.operand])
+    return found
 
 
 def _has_aggregate(expr: ast.Expr) -> bool:

@@ -1,4 +1,5 @@
-"""ICAT's ``search`` and ``get`` over the SQLite store."""
+"""ICAT's ``search`` and ``get`` over the SQLite store, restricted by an ``Authorizer``
+(``testbox.authz.Policy``) to what the caller may read."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ import math
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from testbox.errors import IcatError
 from testbox.model import ENTITIES, Bean, Entity
 from testbox.query import ast
-from testbox.query.compiler import CompiledQuery, Compiler, SelectItem
+from testbox.query.compiler import CompiledQuery, Compiler, ReadRules, SelectItem, select_paths
 from testbox.query.concise import parse_concise, parse_concise_get
 from testbox.query.includes import IncludeLoader, Loaded, Node, count, include_tree, too_many
 from testbox.query.lexer import T, tokenize
@@ -24,54 +25,77 @@ from testbox.query.values import decode, like_to_glob, make_bean
 _STORE_ERRORS = ("no such table", "no such column", "locked", "disk", "readonly", "corrupt")
 
 
-def search(conn: sqlite3.Connection, query: str, *, user: str, max_entities: int = 10000) -> list:
+class Authorizer(ReadRules, Protocol):
+    """What a search or get asks the authorisation layer."""
+
+    def begin(self, conn: sqlite3.Connection) -> None:
+        """Read what the caller is allowed, once per request, before anything else."""
+
+    def include_filter(self, origin: Entity, name: str, target: Entity) -> tuple[str, list[Any]] | None:
+        """The condition (on the target's columns, unqualified) the objects INCLUDEd along
+        ``origin.name`` must meet, with its parameters; None for none."""
+
+    def check(self, conn: sqlite3.Connection, access: str, entity: str, ids: list[int]) -> None:
+        """Raise INSUFFICIENT_PRIVILEGES unless the caller has ``access`` to all these objects."""
+
+
+def search(conn: sqlite3.Connection, query: str, *, user: str, max_entities: int = 10000,
+           authorizer: Authorizer | None = None) -> list:
     """Run an ICAT search for ``user`` and return ICAT's result list.
 
     Items are a :class:`~testbox.model.Bean` per entity (relations filled as INCLUDEd),
     a plain value (str, int, float, bool, aware UTC datetime or None) per row for a single
     selected value or aggregate, or a list of such values for several selected values.
     Raises IcatError: BAD_PARAMETER for a query ICAT would refuse, VALIDATION when more than
-    ``max_entities`` objects (included ones counted) would be returned.
+    ``max_entities`` objects (included ones counted) would be returned. Without an
+    ``authorizer`` everything may be read.
     """
     if query is None:
         raise bad("query may not be null")
     with _depth_guard():
-        return _search(conn, query, user, max_entities)
+        return _search(conn, query, user, max_entities, authorizer)
 
 
-def _search(conn: sqlite3.Connection, query: str, user: str, max_entities: int) -> list:
+def _search(conn: sqlite3.Connection, query: str, user: str, max_entities: int,
+            authorizer: Authorizer | None) -> list:
     parsed = parse(query) if query.strip().upper().startswith("SELECT") else parse_concise(query)
     if parsed.include is not None and len(_selected_paths(parsed)) != 1:
         raise bad("INCLUDE is only valid for one quantity in the SELECT clause")
 
     limit = parsed.limit or ast.Limit(0, None)
     fetch = max_entities + 1 if limit.count is None or limit.count > max_entities else limit.count
-    compiled = Compiler(user).compile(parsed, limit=fetch, offset=limit.offset)
+    if authorizer is not None:
+        authorizer.begin(conn)
+    compiled = Compiler(user).compile(parsed, limit=fetch, offset=limit.offset, rules=authorizer)
     tree = None
     if parsed.include is not None and compiled.include_entity is not None:
         tree = include_tree(parsed.include, compiled.include_entity, compiled.include_var)
+    if compiled.denied:
+        return [0] if _single_count(parsed) else []
 
     rows = _execute(conn, compiled)
     if len(rows) > max_entities:
         raise IcatError("VALIDATION", f"attempt to process more than {max_entities} entities")
-    return _results(conn, compiled, rows, tree, max_entities)
+    return _results(conn, compiled, rows, tree, max_entities, authorizer)
 
 
 def get(conn: sqlite3.Connection, query: str, primary_key: int, *, user: str,
-        max_entities: int = 10000) -> Bean:
+        max_entities: int = 10000, authorizer: Authorizer | None = None) -> Bean:
     """ICAT's ``get``: the object of the query's entity with that id, with its INCLUDEs.
 
     ``query`` is ``Entity``, ``Entity INCLUDE 1``, ``Entity INCLUDE Other, ...`` (concise) or
-    ``Entity e INCLUDE e.rel ...``. Raises NO_SUCH_OBJECT_FOUND when there is no such object.
+    ``Entity e INCLUDE e.rel ...``. Raises NO_SUCH_OBJECT_FOUND when there is no such object,
+    then INSUFFICIENT_PRIVILEGES when the ``authorizer`` does not let the caller read it.
     """
     del user  # no query parameters in a get; kept for symmetry with search
     if query is None:
         raise bad("query may not be null")
     with _depth_guard():
-        return _get(conn, query, primary_key, max_entities)
+        return _get(conn, query, primary_key, max_entities, authorizer)
 
 
-def _get(conn: sqlite3.Connection, query: str, primary_key: int, max_entities: int) -> Bean:
+def _get(conn: sqlite3.Connection, query: str, primary_key: int, max_entities: int,
+         authorizer: Authorizer | None) -> Bean:
     words = query.strip().split()
     if len(words) > 1 and words[1].upper() == "INCLUDE":
         entity_name, include = parse_concise_get(query)
@@ -90,11 +114,14 @@ def _get(conn: sqlite3.Connection, query: str, primary_key: int, max_entities: i
         raise bad(f"id {primary_key} out of range") from None
     if values is None:
         raise IcatError("NO_SUCH_OBJECT_FOUND", f"{entity.name}[id:{primary_key}] not found.")
+    if authorizer is not None:
+        authorizer.begin(conn)
+        authorizer.check(conn, "READ", entity.name, [primary_key])
     row = dict(zip(columns, values))
     loaded = Loaded()
     bean = make_bean(entity, row)
     loaded.add(bean, row)
-    IncludeLoader(conn, max_entities, 1).fill(loaded, tree)
+    IncludeLoader(conn, max_entities, 1, authorizer.include_filter if authorizer else None).fill(loaded, tree)
     if count(bean, tree, {}) > max_entities:
         raise too_many(max_entities)
     return bean
@@ -129,29 +156,17 @@ def _parse_get(query: str) -> tuple[str, str | None, ast.Include | None]:
 
 def _selected_paths(query: ast.Query) -> set[str]:
     """The distinct paths in the SELECT clause (icat.server's "idPaths")."""
-    paths: set[str] = set()
+    return {str(path).upper() for path in select_paths(query.select)}
 
-    def walk(expr: object) -> None:
-        if isinstance(expr, ast.Path):
-            paths.add(str(expr).upper())
-        elif isinstance(expr, ast.Aggregate):
-            walk(expr.arg)
-        elif isinstance(expr, ast.Function):
-            for arg in expr.args:
-                walk(arg)
-        elif isinstance(expr, ast.Arithmetic):
-            walk(expr.left)
-            walk(expr.right)
-        elif isinstance(expr, ast.Negate):
-            walk(expr.operand)
 
-    for item in query.select:
-        walk(item)
-    return paths
+def _single_count(query: ast.Query) -> bool:
+    """A COUNT of one thing, which icat.server answers [0] rather than [] when no rule allows it."""
+    return len(_selected_paths(query)) == 1 and any(
+        isinstance(e, ast.Aggregate) and e.name == "COUNT" for e in query.select)
 
 
 def _execute(conn: sqlite3.Connection, compiled: CompiledQuery) -> list[tuple]:
-    _register_functions(conn)
+    register_functions(conn)
     try:
         return conn.execute(compiled.sql, compiled.params).fetchall()
     except sqlite3.OperationalError as e:
@@ -164,7 +179,7 @@ def _execute(conn: sqlite3.Connection, compiled: CompiledQuery) -> list[tuple]:
 
 
 def _results(conn: sqlite3.Connection, compiled: CompiledQuery, rows: list[tuple],
-             tree: Node | None, max_entities: int) -> list:
+             tree: Node | None, max_entities: int, authorizer: Authorizer | None) -> list:
     items = compiled.items
     decoders = []
     position = 0
@@ -181,7 +196,8 @@ def _results(conn: sqlite3.Connection, compiled: CompiledQuery, rows: list[tuple
         results.append(decoded[0] if len(decoded) == 1 else decoded)
 
     if single_entity and tree is not None and tree.children:
-        IncludeLoader(conn, max_entities, len(results)).fill(loaded, tree)
+        allowed = authorizer.include_filter if authorizer is not None else None
+        IncludeLoader(conn, max_entities, len(results), allowed).fill(loaded, tree)
         memo: dict[tuple[int, int], int] = {}
         if sum(count(bean, tree, memo) for bean in results) > max_entities:
             raise too_many(max_entities)
@@ -205,7 +221,8 @@ def _decode_item(item: SelectItem, values: tuple, start: int, loaded: Loaded | N
 
 # --- SQL functions the compiled queries use ----------------------------------------------
 
-def _register_functions(conn: sqlite3.Connection) -> None:
+def register_functions(conn: sqlite3.Connection) -> None:
+    """Define the SQL functions compiled queries (and rules) call, on this connection."""
     # Python's case mapping is Unicode-aware like Java's; SQLite's lower() is ASCII only.
     conn.create_function("icat_lower", 1, _lower, deterministic=True)
     conn.create_function("icat_upper", 1, _upper, deterministic=True)

@@ -7,12 +7,16 @@ IN (...)`` for MANY ones), never one query per object.
 
 ICAT counts every returned object, included copies too, against maxEntities; loading stops
 as soon as the rows fetched make that impossible to meet.
+
+Objects the caller may not read are left out in the same queries (an ``IncludeFilter``
+from ``testbox.authz``), as icat.server's ``pruned`` leaves them out: a ONE relation then
+reads as null, a MANY one lacks them.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +29,10 @@ from testbox.query.values import make_bean
 BATCH = 500
 #: Deeper include trees are refused (loading and counting recurse along them).
 MAX_DEPTH = 40
+
+#: (origin entity, relation, target entity) -> the SQL condition on the target's row (its
+#: columns unqualified), with its parameters, that included objects must meet; None for none.
+IncludeFilter = Callable[[Entity, str, Entity], "tuple[str, list[Any]] | None"]
 
 
 def bad(message: str) -> IcatError:
@@ -92,22 +100,25 @@ class Loaded:
 
 
 class IncludeLoader:
-    def __init__(self, conn: sqlite3.Connection, max_entities: int, already: int) -> None:
+    def __init__(self, conn: sqlite3.Connection, max_entities: int, already: int,
+                 allowed: IncludeFilter | None = None) -> None:
         self.conn = conn
         self.max_entities = max_entities
         #: objects counted so far; every fetched row is returned at least once
         self.counted = already
+        self.allowed = allowed
 
     def fill(self, parents: Loaded, node: Node) -> None:
         for name, (rel, child) in node.children.items():
+            condition = self.allowed(node.entity, name, child.entity) if self.allowed else None
             if isinstance(rel, One):
                 keys = {row[rel.column] for row in parents.rows.values()} - {None}
-                found = self.fetch(child.entity, "id", keys)
+                found = self.fetch(child.entity, "id", keys, condition)
                 for bean_id, bean in parents.beans.items():
                     fk = parents.rows[bean_id][rel.column]
                     bean.ones[name] = found.beans.get(fk) if fk is not None else None
             else:
-                found = self.fetch(child.entity, f"{rel.mapped_by}_id", parents.beans.keys())
+                found = self.fetch(child.entity, f"{rel.mapped_by}_id", parents.beans.keys(), condition)
                 for bean in parents.beans.values():
                     bean.manys[name] = []
                 back_ref = f"{rel.mapped_by}_id"
@@ -116,19 +127,22 @@ class IncludeLoader:
             if found.beans:
                 self.fill(found, child)
 
-    def fetch(self, entity: Entity, column: str, keys: Iterable[int]) -> Loaded:
-        """Rows of ``entity`` whose ``column`` is one of ``keys``, in id order per batch."""
+    def fetch(self, entity: Entity, column: str, keys: Iterable[int],
+              condition: tuple[str, list[Any]] | None = None) -> Loaded:
+        """Rows of ``entity`` whose ``column`` is one of ``keys`` (and that meet ``condition``),
+        in id order per batch."""
         keys = sorted(keys)
         columns = entity.columns
         select = ", ".join(f'"{c}"' for c in columns)
+        extra, extra_params = (f" AND {condition[0]}", condition[1]) if condition else ("", [])
         loaded = Loaded()
         for start in range(0, len(keys), BATCH):
             batch = keys[start:start + BATCH]
             budget = self.max_entities - self.counted + 1
             marks = ", ".join("?" * len(batch))
             cursor = self.conn.execute(
-                f'SELECT {select} FROM "{entity.name}" WHERE "{column}" IN ({marks}) '
-                f"ORDER BY id LIMIT ?", [*batch, budget])
+                f'SELECT {select} FROM "{entity.name}" WHERE "{column}" IN ({marks}){extra} '
+                f"ORDER BY id LIMIT ?", [*batch, *extra_params, budget])
             rows = cursor.fetchall()
             self.counted += len(rows)
             if self.counted > self.max_entities:

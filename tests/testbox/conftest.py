@@ -5,9 +5,12 @@ suds caches a WSDL per URL, so every server gets a fresh port (port 0).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
+import os
 import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import icat
 import pytest
@@ -42,6 +45,23 @@ def testbox_process(tmp_path) -> Iterator[BoxProcess]:
     box = start_testbox_process("--db", str(tmp_path / "icat.db"))
     yield box
     stop_testbox_process(box)
+
+
+@pytest.fixture(scope="session")
+def python_icat_sdist(tmp_path_factory) -> Path:
+    """python-icat 1.7.0's sdist (its tests and example data are not in the wheel):
+    ``$PYTHON_ICAT_SDIST``, or downloaded from the package index once per run."""
+    given = os.environ.get("PYTHON_ICAT_SDIST")
+    if given:
+        return Path(given)
+    target = tmp_path_factory.mktemp("python-icat-sdist")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+         "--dest", str(target), "python-icat==1.7.0"],
+        check=True, capture_output=True, timeout=300,
+    )
+    (archive,) = target.glob("python*icat-1.7.0.tar.gz")
+    return archive
 
 
 @pytest.fixture(scope="module")

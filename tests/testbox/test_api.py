@@ -100,19 +100,43 @@ def test_expired_session_answers_session_error(server):
     assert requests.post(f"{server.url}/testbox/sessions/nope/expire", timeout=10).status_code == 404
 
 
-def test_non_root_user_may_log_in_but_not_touch_data(server):
-    client = make_client(server.url, account=USER)
-    assert client.getUserName() == "db/alice"
-    facility = client.new("Facility", name="F")
+def test_non_root_user_without_rules_sees_and_touches_nothing(server, client):
+    client.new("Facility", name="F").create()
+    alice = make_client(server.url, account=USER)
+    assert alice.getUserName() == "db/alice"
+    facility = alice.new("Facility", name="G")
     with pytest.raises(ICATPrivilegesError, match="CREATE access to this Facility is not allowed"):
-        client.create(facility)
+        alice.create(facility)
+    # As real ICAT: a search no rule allows is empty, not refused.
+    assert alice.search("SELECT f FROM Facility f") == []
+    assert alice.search("SELECT COUNT(f) FROM Facility f") == [0]
     with pytest.raises(ICATPrivilegesError):
-        client.search("SELECT f FROM Facility f")
-    with pytest.raises(ICATPrivilegesError):
-        client.getProperties()
-    assert client.isAccessAllowed(facility, "CREATE") is False
-    assert server.service.store.count("Facility") == 0
-    client.logout()
+        alice.getProperties()
+    assert alice.isAccessAllowed(facility, "CREATE") is False
+    assert server.service.store.count("Facility") == 1
+    alice.logout()
+
+
+def test_root_adds_accounts_to_a_running_icat(server, client):
+    hook = f"{server.url}/testbox/accounts"
+    users = [{"plugin": "uos", "name": "jdoe", "password": "pw"}]
+    assert requests.post(hook, json={"sessionId": client.sessionId, "users": users}, timeout=10).status_code == 204
+    jdoe = make_client(server.url, account=None)
+    jdoe.login("uos", {"username": "jdoe", "password": "pw"})
+    assert jdoe.getUserName() == "uos/jdoe"
+    # Only root may: alice's session, a made-up one, or a bad body are refused.
+    alice = make_client(server.url, account=USER)
+    more = [{"plugin": "db", "name": "eve", "password": "pw"}]
+    for session in (alice.sessionId, "no-such-session"):
+        answer = requests.post(hook, json={"sessionId": session, "users": more}, timeout=10)
+        assert answer.status_code == 403
+    for body in ({"users": more}, {"sessionId": client.sessionId, "users": [{"name": "eve"}]}):
+        assert requests.post(hook, json=body, timeout=10).status_code == 400
+    assert requests.post(hook, data=b"{", timeout=10).status_code == 400
+    with pytest.raises(ICATSessionError):
+        make_client(server.url, account=("eve", "pw"))
+    for c in (jdoe, alice):
+        c.logout()
 
 
 def test_root_access_allowed_checks_create_validity(server, client):

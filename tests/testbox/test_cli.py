@@ -20,10 +20,22 @@ def test_prints_url_and_credentials_and_stops_on_sigterm():
         assert bob.getUserName() == "db/bob"
         assert 4.9 < bob.getRemainingMinutes() <= 5
         with pytest.raises(ICATPrivilegesError):
-            bob.search("SELECT f FROM Facility f")
+            bob.create(bob.new("Facility", name="F"))
         bob.logout()
     finally:
         assert stop_testbox_process(box) == 0
+
+
+def test_root_names_make_accounts_of_any_authenticator_root():
+    box = start_testbox_process("--user", "uos/jdoe:pw", "--root-name", "uos/jdoe")
+    try:
+        jdoe = make_client(box.url, account=None)
+        jdoe.login("uos", {"username": "jdoe", "password": "pw"})
+        jdoe.new("Facility", name="F").create()
+        assert "rootUserNames db/root uos/jdoe" in jdoe.getProperties()
+        jdoe.logout()
+    finally:
+        stop_testbox_process(box)
 
 
 def test_fixtures_load_the_documented_facility():

@@ -56,6 +56,41 @@ def test_without_fixtures_an_instance_is_empty(api: Api) -> None:
     client.logout()
 
 
+def test_accounts_per_authenticator_root_names_and_time_zone(api: Api) -> None:
+    instance = api.create(
+        load_fixtures=False,
+        users=[{"plugin": "uos", "name": "jdoe", "password": "pw1"},
+               {"plugin": "db", "name": "boss", "password": "pw:2"}],
+        root_users=["db/boss"],
+        timezone="Europe/Berlin",
+    )
+    assert instance["users"] == [{"plugin": "uos", "name": "jdoe"}, {"plugin": "db", "name": "boss"}]
+    assert instance["root_users"] == ["db/root", "db/boss"] and instance["timezone"] == "Europe/Berlin"
+    assert "pw1" not in json.dumps(instance) and "pw1" not in " ".join(_command_line(instance["pid"]))
+    jdoe = icat.Client(instance["url"] + SERVICE_PATH + "?wsdl")
+    assert sorted(a.mnemonic for a in jdoe.getAuthenticatorInfo()) == ["db", "uos"]
+    jdoe.login("uos", {"username": "jdoe", "password": "pw1"})
+    assert jdoe.getUserName() == "uos/jdoe"
+    assert jdoe.search("Facility") == []  # no rules, no root
+    boss = icat.Client(instance["url"] + SERVICE_PATH + "?wsdl")
+    boss.login("db", {"username": "boss", "password": "pw:2"})
+    facility = boss.new("Facility", name="F")
+    facility.create()  # boss is root
+    # A date without an offset is in the server's zone: midnight in Berlin in winter.
+    inv_type = boss.new("InvestigationType", name="t", facility=facility)
+    inv_type.create()
+    inv = boss.new("Investigation", name="I", visitId="1", title="t", facility=facility, type=inv_type,
+                   startDate="2024-01-01T00:00:00")
+    inv.create()
+    assert boss.get("Investigation", inv.id).startDate.isoformat() == "2023-12-31T23:00:00+00:00"
+    for client in (jdoe, boss):
+        client.logout()
+
+
+def _command_line(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+
+
 def test_instances_are_isolated(api: Api) -> None:
     first, second = api.create(load_fixtures=False), api.create(load_fixtures=False)
     assert first["url"] != second["url"] and first["password"] != second["password"]
@@ -120,6 +155,18 @@ def test_unknown_versions_are_400_with_the_supported_list(api: Api, field: str) 
     (b'{"load_fixture": false}', 400, "unknown fields: load_fixture"),
     (b'{"load_fixtures": "no"}', 400, "load_fixtures must be a boolean"),
     (b'{"icat_server_version": 6.2}', 400, "icat_server_version must be a string"),
+    (b'{"users": {"name": "x"}}', 400, "users must be a list"),
+    (b'{"users": [{"plugin": "db", "name": "x"}]}', 400, "users[0]: missing fields: password"),
+    (b'{"users": [{"plugin": "db", "name": "x", "password": "p", "role": "a"}]}', 400,
+     "users[0]: unknown fields: role"),
+    (b'{"users": [{"plugin": "d/b", "name": "x", "password": "p"}]}', 400, "users[0].plugin must be"),
+    (b'{"users": [{"plugin": "db", "name": "a b", "password": "p"}]}', 400, "users[0].name must be"),
+    (b'{"users": [{"plugin": "db", "name": "x", "password": ""}]}', 400, "users[0].password must be"),
+    (b'{"users": [{"plugin": "db", "name": "x", "password": "p"}, {"plugin": "db", "name": "x", "password": "q"}]}',
+     400, "db/x given more than once"),
+    (b'{"users": [{"plugin": "db", "name": "root", "password": "p"}]}', 400, "generated root account"),
+    (b'{"root_users": ["jdoe"]}', 400, "root_users[0] must be a user name plugin/name"),
+    (b'{"timezone": "Mars/Olympus"}', 400, "unknown timezone"),
     (b'{"x": "' + b"a" * 70000 + b'"}', 413, "over"),
 ])
 def test_bad_bodies_are_refused(api: Api, raw: bytes, status: int, words: str) -> None:

@@ -1,8 +1,8 @@
 """python-icat's own scripts against a testbox process: icatingest, icatdump, wipeicat.
 
 The reference dumps are python-icat's example data for ICAT 6.2 (``doc/examples`` in the
-python-icat 1.7.0 sdist). The tests download that sdist from the package index once per run
-(``pip download``), or use ``PYTHON_ICAT_EXAMPLES`` when it names a directory holding them.
+python-icat 1.7.0 sdist, the ``python_icat_sdist`` fixture), or those in the directory
+``PYTHON_ICAT_EXAMPLES`` names.
 """
 
 from __future__ import annotations
@@ -18,22 +18,15 @@ import pytest
 from testbox_support import ROOT, make_client
 
 SCRIPTS = Path(sys.executable).parent
-SDIST = "python-icat==1.7.0"
 
 
 @pytest.fixture(scope="session")
-def examples(tmp_path_factory) -> Path:
+def examples(tmp_path_factory, python_icat_sdist) -> Path:
     given = os.environ.get("PYTHON_ICAT_EXAMPLES")
     if given:
         return Path(given)
-    target = tmp_path_factory.mktemp("python-icat-sdist")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
-         "--dest", str(target), SDIST],
-        check=True, capture_output=True, timeout=300,
-    )
-    (archive,) = target.glob("python*icat-1.7.0.tar.gz")
-    with tarfile.open(archive) as tar:
+    target = tmp_path_factory.mktemp("python-icat-examples")
+    with tarfile.open(python_icat_sdist) as tar:
         members = [m for m in tar.getmembers() if "/doc/examples/icatdump-6.2." in m.name]
         tar.extractall(target, members=members, filter="data")
     (found,) = {m.parent for m in target.rglob("icatdump-6.2.yaml")}
