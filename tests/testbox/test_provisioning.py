@@ -222,4 +222,4 @@ def test_instances_follow_a_killed_api(tmp_path: Path) -> None:
     own.process.kill()
     own.process.wait()
     # The instance sees its stdin pipe close, shuts itself down and removes its files.
-    assert wait_until(lambda: refuses_connections(instance["url"]) and not directory.exists())
+    assert wait_until(lambda: refuses_connections(instance["url"]) and not directory.exists(), seconds=60)
