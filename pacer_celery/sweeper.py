@@ -18,7 +18,7 @@ from datetime import timedelta
 
 from kombu import Connection, Producer
 
-from pacer_celery import chains, deadletters
+from pacer_celery import chains, deadletters, topology
 from pacer_celery.deadletters import DeadLetter, StepError
 from pacer_celery.journal import Journal, Record
 from pacer_celery.redispatch import Outcome, dispatch_again
@@ -51,6 +51,10 @@ class Sweeper:
             return result
         try:
             with Connection(self.settings.broker(), transport_options={"confirm_publish": True}) as connection:
+                waiting = _tasks_waiting(connection)
+                if waiting:
+                    logger.info("sweeper: %s; %d quiet message(s) may be waiting their turn", waiting, len(stalled))
+                    return result
                 producer = Producer(connection)
                 for record in stalled:
                     self._one(record, producer, result)
@@ -83,3 +87,17 @@ class Sweeper:
         self.journal.dead_lettered(record.message_id, letter.id, error)
         logger.error("%s: dead letter %s: %s", label, letter.id, error)
         result.dead_lettered.append(record.message_id)
+
+
+def _tasks_waiting(connection: Connection) -> str | None:
+    """Why quiet messages may just be waiting (no worker consumes, or a backlog), or None."""
+    channel = connection.channel()
+    try:
+        _, ready, consumers = channel.queue_declare(queue=topology.TASK_QUEUE, passive=True)
+    finally:
+        channel.close()
+    if not consumers:
+        return "no worker consumes pacer.tasks"
+    if ready:
+        return f"{ready} task message(s) wait in pacer.tasks"
+    return None

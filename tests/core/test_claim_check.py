@@ -5,12 +5,16 @@ the journal."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
+from contextlib import contextmanager
 
 import pytest
 from kombu import Producer, compression
 
 from pacer_celery import topology
+from pacer_celery.bridges.runner import connect
 from pacer_celery.envelope import raw_body
 from pacer_celery.journal import journal, search
 from pacer_celery.settings import get_settings
@@ -79,14 +83,52 @@ def test_the_sweeper_completes_a_message_whose_chain_vanished(bridge_only, broke
         assert search.timeline(connection, row.message_id).message["redispatches"] == 1
 
 
+@contextmanager
+def black_hole():
+    """A consumer of pacer.tasks that loses every task message it gets (acks, runs nothing):
+    the worst worker there is."""
+    stop = threading.Event()
+
+    def swallow() -> None:
+        with connect(get_settings()) as connection:
+            queue = topology.task_queue()(connection.default_channel)
+            with connection.Consumer(queue, callbacks=[lambda body, message: message.ack()], accept=["json"]):
+                while not stop.is_set():
+                    try:
+                        connection.drain_events(timeout=0.1)
+                    except TimeoutError:
+                        pass
+
+    thread = threading.Thread(target=swallow, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
 def test_the_sweeper_gives_up_after_the_limit(bridge_only, broker, run):
-    send(broker, {"run": run, "item": "gone"})
-    take_task_message(broker)
-    (row,) = journaled(run, "gone")
     settings = get_settings().model_copy(update={"stalled_after_seconds": 0.1, "max_redispatch": 1})
     sweeper = Sweeper(settings, journal())
-    wait_for(lambda: sweeper.sweep().redispatched, what="one re-dispatch")
-    take_task_message(broker)  # lost again
-    wait_for(lambda: sweeper.sweep().dead_lettered == [row.message_id], what="the sweeper to give up")
+    with black_hole():
+        send(broker, {"run": run, "item": "gone"})
+        (row,) = wait_for(lambda: journaled(run, "gone"), what="the message journaled")
+        wait_for(lambda: sweeper.sweep().redispatched, what="one re-dispatch")
+        wait_for(lambda: sweeper.sweep().dead_lettered == [row.message_id], what="the sweeper to give up")
     (done,) = journaled(run, "gone")
     assert done.status == "dead-lettered" and "PACER_MAX_REDISPATCH" in done.reason
+
+
+def test_waiting_for_a_worker_is_not_stalling(bridge_only, broker, run):
+    """No worker consumes pacer.tasks (stopped for maintenance): nothing is re-dispatched,
+    however long the message waits."""
+    settings = get_settings().model_copy(update={"stalled_after_seconds": 0.1, "max_redispatch": 0})
+    sweeper = Sweeper(settings, journal())
+    send(broker, {"run": run, "item": "patient"})
+    (row,) = wait_for(lambda: journaled(run, "patient"), what="the message journaled")
+    time.sleep(0.5)
+    assert sweeper.sweep().redispatched == [] and sweeper.sweep().dead_lettered == []
+    with running_worker():
+        wait_for(lambda: journaled(run, "patient")[0].status == "done", what="done once a worker comes")
+    assert records(run, "patient")["executions"] == ["first", "second", "third"]
