@@ -64,6 +64,9 @@ class Link:
     supersedable: bool
     params: Mapping[str, Any] = field(default_factory=dict)
     attempt: int = 1
+    #: When the step's first attempt failed (epoch seconds): a fault that may wait a while
+    #: (a proposal not there yet) counts its patience from there, not from a backlog.
+    failing_since: float | None = None
 
     def dashboard(self) -> dict[str, Any]:
         return {
@@ -80,6 +83,7 @@ class Link:
             "supersedable": self.supersedable,
             "params": dict(self.params),
             "attempt": self.attempt,
+            "failing_since": self.failing_since,
         }
         return {**self.dashboard(), HIDDEN: hidden}
 
@@ -96,16 +100,17 @@ class Link:
             supersedable=hidden["supersedable"],
             params=hidden.get("params") or {},
             attempt=hidden.get("attempt", 1),
+            failing_since=hidden.get("failing_since"),
         )
 
     def describe(self) -> str:
         return describe(self.message_type, self.identifiers, self.message_id)
 
-    def retried(self) -> Link:
-        return replace(self, attempt=self.attempt + 1)
+    def retried(self, failing_since: float | None) -> Link:
+        return replace(self, attempt=self.attempt + 1, failing_since=self.failing_since or failing_since)
 
     def signature(self, call: StepCall, position: int = 0) -> Signature:
-        link = replace(self, params=call.params, attempt=1)
+        link = replace(self, params=call.params, attempt=1, failing_since=None)
         return Signature(
             call.task,
             kwargs=link.kwargs(),

@@ -422,12 +422,12 @@ class Journal:
             values["dead_letter_id"] = None
         else:
             values["redispatches"] = messages.c.redispatches + 1
+        taken_as = and_(messages.c.message_id == record.message_id, messages.c.dispatch == record.dispatch)
+        if not replay:
+            # A worker may have settled it meanwhile: the sweeper takes only what still should move.
+            taken_as = and_(taken_as, messages.c.status.in_(MOVING))
         with self.engine.begin() as connection:
-            taken = connection.execute(
-                update(messages)
-                .where(and_(messages.c.message_id == record.message_id, messages.c.dispatch == record.dispatch))
-                .values(**values)
-            ).rowcount
+            taken = connection.execute(update(messages).where(taken_as).values(**values)).rowcount
         return record.dispatch + 1 if taken else None
 
     # -- operators -------------------------------------------------------------------

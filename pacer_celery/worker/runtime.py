@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 
 import icat.exception as icat_exc
 from celery import Task, signature
-from celery.exceptions import Reject
+from celery.exceptions import Reject, Retry
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacer_celery import deadletters
@@ -70,8 +70,15 @@ def run(step: Any, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     report: Report = args[0] if args else new_report(link.message_id)
     try:
         return LinkRun(step, task, link, report, get_settings()).run()
+    except (Reject, Retry, DeadLettered):
+        raise  # how a link ends: Celery's to carry out
     except SQLAlchemyError as exc:
         raise _requeue(f"{link.describe()}: journal unreachable ({_first_line(exc)})") from exc
+    except Exception as exc:
+        # A bug here, not in the step (the step's failures are classified): the task goes
+        # back rather than being acked as failed, and the message waits for the fix.
+        logger.exception("%s: the worker runtime failed", link.describe())
+        raise _requeue(f"{link.describe()}: runtime error {type(exc).__name__}: {exc}") from exc
 
 
 class LinkRun:
@@ -82,6 +89,7 @@ class LinkRun:
         self.report = report
         self.settings = settings
         self.label = link.describe()
+        self.failing_since = link.failing_since
         self.lease = timedelta(seconds=settings.step_lease_seconds)
         self.journal: Journal = journal()
         self.record: Record = self._record()
@@ -187,7 +195,8 @@ class LinkRun:
     def _failed(self, exc: Exception) -> str:
         attempts = self.link.attempt
         if is_transient(exc):
-            wait = retry_delay(exc, self.record.received_at.timestamp(), attempts, self.settings)
+            self.failing_since = self.link.failing_since or time.time()
+            wait = retry_delay(exc, self.failing_since, attempts, self.settings)
             if wait is not None:
                 logger.warning(
                     "%s: %s attempt %d failed (%s), retrying in %.1fs",
@@ -254,7 +263,7 @@ class LinkRun:
     def _retry(self, countdown: float, *, count: bool) -> NoReturn:
         """Send this link again in ``countdown`` seconds (raises Celery's Retry);
         ``count``: as the next attempt, or (waiting for a busy object) as the same one."""
-        link = self.link.retried() if count else self.link
+        link = self.link.retried(self.failing_since) if count else self.link
         try:
             self.task.retry(
                 args=(self.report,), kwargs=link.kwargs(), countdown=countdown, max_retries=None,
@@ -295,15 +304,18 @@ class Lease:
                 logger.warning("message %s: lease not renewed (%s)", self.attempt.message_id, _first_line(exc))
 
 
-def retry_delay(exc: Exception, received_at: float, attempts: int, settings: Settings) -> float | None:
-    """Seconds until the next attempt (exponential, with jitter), or None to give up."""
+def retry_delay(exc: Exception, failing_since: float, attempts: int, settings: Settings) -> float | None:
+    """Seconds until the next attempt (exponential, with jitter), or None to give up.
+
+    A fault with its own patience (``give_up_after``) counts it from ``failing_since``, the
+    step's first failure: time spent waiting in a backlog does not use it up."""
     give_up_after = getattr(exc, "give_up_after", None)
     delay = min(settings.retry_backoff_max_seconds, settings.retry_backoff_seconds * 2 ** (attempts - 1))
     # Jitter spreads retries of many messages hitting the same outage.
     delay *= random.uniform(0.5, 1.0)
     if give_up_after is None:
         return delay if attempts <= settings.max_retries else None
-    remaining = give_up_after - (time.time() - received_at)
+    remaining = give_up_after - (time.time() - failing_since)
     if remaining <= 0:
         return None
     return min(delay, remaining)
