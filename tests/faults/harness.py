@@ -74,7 +74,8 @@ class Result:
             f"the last publish; checked in {self.check_seconds:.0f}s",
             f"  faults injected: {len(self.injected)}",
             *(f"    {i.describe()}" for i in self.injected),
-            *(f"  crash: {c.service} (exit code {c.exit_code}) at {c.at:.0f}s" for c in self.crashes),
+            *(f"  crash: {c.service} ({'hung' if c.exit_code is None else f'exit code {c.exit_code}'}) "
+              f"at {c.at:.0f}s" for c in self.crashes),
         ]
         return "\n".join(lines)
 

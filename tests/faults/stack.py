@@ -99,7 +99,7 @@ class IcatServer:
 
 
 class Stack:
-    def __init__(self, directory: Path, exits: ExitStack, tuning: Tuning) -> None:
+    def __init__(self, directory: Path, exits: ExitStack, tuning: Tuning, extra: dict[str, str]) -> None:
         self.directory = directory
         self.reaper = Reaper()
         exits.callback(self.reaper.close)
@@ -120,20 +120,23 @@ class Stack:
             "PACER_JOURNAL_URL": self.journal_url,
             # Steps store no results; Celery still wants a backend URL.
             "PACER_RESULT_BACKEND": "redis://127.0.0.1:6379/14",
+            **extra,
         }
         self.bridges = [self._service(f"bridge{i}", ["-m", "pacer_celery.cli", "bridge"], "bridges consuming from")
                         for i in (1, 2)]
         self.workers = [
             self._service(f"worker{i}", ["-m", "celery", "-A", "pacer_celery", "worker", "-c", "2",
-                                         "-n", f"faults{i}@%h", "--loglevel=INFO"], " ready.")
+                                         "-n", f"faults{i}@%h", "--loglevel=INFO"], " ready.",
+                          # After it, Celery's main process stays alive but consumes nothing.
+                          fatal="Unrecoverable error")
             for i in (1, 2)
         ]
         for service in (*self.bridges, *self.workers):
             exits.callback(service.stop)
 
-    def _service(self, name: str, args: list[str], ready: str) -> Service:
+    def _service(self, name: str, args: list[str], ready: str, fatal: str | None = None) -> Service:
         return Service(name, [sys.executable, *args], env=self.env, cwd=self.directory,
-                       log=self.directory / f"{name}.log", ready=ready, reaper=self.reaper)
+                       log=self.directory / f"{name}.log", ready=ready, reaper=self.reaper, fatal=fatal)
 
     def start(self) -> None:
         self.node.start()
@@ -183,8 +186,9 @@ def _journal_database(exits: ExitStack) -> str:
 
 
 @contextmanager
-def running_stack(directory: Path, tuning: Tuning | None = None) -> Iterator[Stack]:
+def running_stack(directory: Path, tuning: Tuning | None = None, **extra: str) -> Iterator[Stack]:
+    """``extra``: more environment for PACER's processes (``PACER_BRIDGE_MODULES``, say)."""
     with ExitStack() as exits:
-        stack = Stack(directory, exits, tuning or Tuning())
+        stack = Stack(directory, exits, tuning or Tuning(), extra)
         stack.start()
         yield stack

@@ -1,6 +1,6 @@
-"""Restarts a service that died on its own, as systemd's ``Restart=always`` would in
-production, and records it: a crash nobody injected is a finding, and the run goes on
-so that the other figures still mean something."""
+"""Restarts a service that died on its own (or hangs on after a fatal error), as a
+supervisor would in production, and records it: a crash nobody injected is a finding,
+and the run goes on so that the other figures still mean something."""
 
 from __future__ import annotations
 
@@ -16,14 +16,16 @@ CHECK_SECONDS = 1.0
 @dataclass(frozen=True)
 class Crash:
     service: str
-    exit_code: int
+    #: None: the process hung on after its fatal error (it was killed to restart it).
+    exit_code: int | None
     #: Seconds after the supervisor started.
     at: float
     #: The log's last lines before the restart: usually the reason.
     last_words: str
 
     def describe(self) -> str:
-        return f"{self.service} exited by itself (code {self.exit_code}) at {self.at:.1f}s:\n{self.last_words}"
+        how = "hung after a fatal error" if self.exit_code is None else f"exited by itself (code {self.exit_code})"
+        return f"{self.service} {how} at {self.at:.1f}s:\n{self.last_words}"
 
 
 class Supervisor(threading.Thread):

@@ -25,7 +25,9 @@ class ServiceFailed(AssertionError):
 
 class Service:
     """One command as a service. ``wanted`` says whether it should be running: a process
-    that exits while wanted has crashed (see ``restart_if_crashed``)."""
+    that exits while wanted has crashed, and so has one whose log shows its ``fatal``
+    text (a Celery worker that hit an "Unrecoverable error" hangs on, consuming nothing).
+    See ``restart_if_crashed``."""
 
     def __init__(
         self,
@@ -37,6 +39,7 @@ class Service:
         log: Path,
         ready: str,
         reaper: Reaper,
+        fatal: str | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -45,6 +48,9 @@ class Service:
         self.log = log
         #: The text in the log that says a fresh start is ready to work.
         self.ready = ready
+        self.fatal = fatal
+        #: Where the log of the last start begins, and how far it was searched for ``fatal``.
+        self.started_at = self.scanned = 0
         self.reaper = reaper
         self.process: subprocess.Popen | None = None
         self.wanted = False
@@ -64,7 +70,7 @@ class Service:
             self.wanted = True
             with open(self.log, "ab") as log:
                 log.write(f"\n--- {time.strftime('%H:%M:%S')} harness: starting {self.name}\n".encode())
-                offset = log.tell()
+                offset = self.started_at = self.scanned = log.tell()
                 self.process = subprocess.Popen(
                     self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL,
                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -107,15 +113,34 @@ class Service:
                 pass
             self._reap()
 
-    def restart_if_crashed(self) -> tuple[int, str] | None:
-        """If it exited while wanted, start it again, as a supervisor (systemd's
-        ``Restart=always``) would; the crashed process's exit code and last log lines."""
+    def restart_if_crashed(self) -> tuple[int | None, str] | None:
+        """If it exited while wanted, or shows its fatal text, (kill and) start it again,
+        as a supervisor would; the crashed process's exit code (None: it hung on) and what
+        its log says: its CRITICAL lines (the cause, usually) and its last lines."""
         with self.lock:
-            if not self.wanted or self.process is None or self.process.poll() is None:
+            if not self.wanted or self.process is None:
                 return None
-            crashed = self.process.returncode, self.tail(12)
+            if self.process.poll() is None and not self._fatal_logged():
+                return None
+            crashed = self.process.returncode, "\n".join([*self._critical(), "...", self.tail(12)])
+            self._reap()
             self.start()
             return crashed
+
+    def _critical(self, most: int = 3) -> list[str]:
+        with open(self.log, "rb") as log:
+            log.seek(self.started_at)
+            lines = log.read().decode(errors="replace").splitlines()
+        return [line for line in lines if "CRITICAL" in line][:most]
+
+    def _fatal_logged(self) -> bool:
+        if self.fatal is None:
+            return False
+        with open(self.log, "rb") as log:
+            log.seek(max(0, self.scanned - len(self.fatal)))
+            text = log.read()
+        self.scanned += len(text) - min(self.scanned, len(self.fatal))
+        return self.fatal.encode() in text
 
     def _signal_group(self, signum: int) -> None:
         if self.process is None:
