@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,13 +60,14 @@ class Result:
     def summary(self) -> str:
         f = self.findings.figures
         counts = ", ".join(f"{kind} {n}" for kind, n in sorted(self.plan.counts().items()))
+        notes = ", ".join(f"{note} {n}" for note, n in sorted(Counter(m.note for m in self.plan.messages if m.note).items()))
         lines = [
             f"faults: {len(self.plan.messages)} messages, lost={f['lost']} duplicated={f['duplicated']} "
             f"wrongly_dead_lettered={f['wrongly_dead_lettered']}",
             f"  also: wrong={f['wrong']} unsettled={len(self.unsettled)} left in queues={self.leftovers} "
             f"crashes={len(self.crashes)}; "
             f"{len(self.plan.invalid_ids)} invalid messages sent, {len(self.findings.letters)} dead letters",
-            f"  messages: {counts}",
+            f"  messages: {counts}; {notes}",
             f"  objects checked: {', '.join(f'{k} {n}' for k, n in sorted(self.findings.checked.items()))}",
             f"  journal: {self.statuses}",
             f"  load: {self.published.count} published in {self.published.seconds:.0f}s "

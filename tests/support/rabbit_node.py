@@ -117,14 +117,6 @@ class RabbitNode:
         """A crash: SIGKILL the node's processes; persistent messages survive on disk."""
         self.service.kill()
 
-    def stop_app(self) -> None:
-        self.ctl("stop_app")
-
-    def start_app(self) -> None:
-        self.ctl("start_app")
-        self.ctl("await_startup", "--timeout", str(int(BOOT_SECONDS)))
-        wait_for_port(self.port, BOOT_SECONDS, self.log_tail)
-
     def close(self) -> None:
         if self.service.running:
             self.stop()
