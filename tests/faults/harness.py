@@ -23,7 +23,7 @@ from pacer_celery.settings import Settings
 from tests.faults import checker
 from tests.faults.checker import EXAMPLES
 from tests.faults.schedule import Fault, Injected, Injector
-from tests.faults.stack import Stack, running_stack
+from tests.faults.stack import Stack, Tuning, running_stack
 from tests.faults.supervisor import Crash, Supervisor
 from tests.support.load import Plan, Published, plan, publish
 
@@ -166,11 +166,13 @@ def timelines(stack: Stack, message_ids: list[str]) -> list[str]:
     return shown
 
 
-def fault_run(messages: int, faults: list[Fault], *, rate: float, settle_timeout: float, seed: int = 7) -> Result:
+def fault_run(
+    messages: int, faults: list[Fault], *, rate: float, settle_timeout: float, seed: int = 7, tuning: Tuning | None = None
+) -> Result:
     """A whole run in a temporary directory removed at the end. The services' logs are
     printed when anything goes wrong, before they are removed with it."""
     with tempfile.TemporaryDirectory(prefix="pacer-faults-") as directory:
-        with running_stack(Path(directory)) as stack:
+        with running_stack(Path(directory), tuning) as stack:
             try:
                 result = run(stack, plan(messages, seed), faults, rate=rate, settle_timeout=settle_timeout)
             except BaseException:

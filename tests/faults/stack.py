@@ -20,7 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import icat
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
+
+from pacer_celery.journal.database import dispose_all, engine_for
+from pacer_celery.journal.schema import messages
 
 from tests.conftest import POSTGRES_URL, postgres
 from tests.support.processes import Service, ServiceFailed, free_port, last_lines, wait_for_port
@@ -153,6 +157,13 @@ class Stack:
         if result.returncode != 0:
             raise ServiceFailed(f"pacer {' '.join(args)}: {result.stdout}{result.stderr}")
 
+    def status(self, message_id: str) -> str | None:
+        """The message's status in the journal (None: not journaled)."""
+        with engine_for(self.journal_url).connect() as connection:
+            return connection.execute(
+                select(messages.c.status).where(messages.c.message_id == message_id)
+            ).scalar_one_or_none()
+
     @property
     def services(self) -> list[Service]:
         return [self.node.service, self.icat.service, *self.bridges, *self.workers]
@@ -175,8 +186,6 @@ def _journal_database(exits: ExitStack) -> str:
         connection.execute(f'CREATE DATABASE "{name}"')
 
     def drop() -> None:
-        from pacer_celery.journal.database import dispose_all
-
         dispose_all()
         with postgres() as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -7,19 +7,10 @@ step sleeps long enough for the broker to be stopped under it."""
 
 from __future__ import annotations
 
-import tempfile
-import uuid
-from pathlib import Path
-
 import pytest
-from sqlalchemy import select
 
-from pacer_celery.journal.database import engine_for
-from pacer_celery.journal.schema import messages
-from tests.faults import slow
-from tests.faults.harness import producer_settings
-from tests.faults.stack import Stack, running_stack
-from tests.support.load import Outgoing, publish
+from tests.faults.conftest import send_slow
+from tests.faults.stack import Stack
 from tests.support.waiting import wait_for
 
 REQUEUE_BUG = (
@@ -34,35 +25,24 @@ FATAL = "Unrecoverable error"
 STEP_SECONDS = 10
 
 
-def _status(stack: Stack, message_id: str) -> str | None:
-    with engine_for(stack.journal_url).connect() as connection:
-        return connection.execute(
-            select(messages.c.status).where(messages.c.message_id == message_id)
-        ).scalar_one_or_none()
-
-
 def _logged(stack: Stack, text: str) -> bool:
     return any(text in worker.log.read_text(errors="replace") for worker in stack.workers)
 
 
 @pytest.mark.xfail(strict=True, reason=REQUEUE_BUG)
 @pytest.mark.timeout(600)
-def test_a_worker_lives_on_when_the_broker_restarts_under_a_running_step():
-    with tempfile.TemporaryDirectory(prefix="pacer-faults-") as directory, running_stack(
-        Path(directory), PACER_BRIDGE_MODULES=slow.__name__
-    ) as stack:
-        message_id = str(uuid.uuid4())
-        payload = {"item": "mid-step", "seconds": STEP_SECONDS}
-        publish([Outgoing(slow.MESSAGE_TYPE, payload, message_id)], producer_settings(stack), rate=1)
-        wait_for(lambda: _status(stack, message_id) == "running", timeout=60, what="the slow step to start")
+def test_a_worker_lives_on_when_the_broker_restarts_under_a_running_step(slow_stack: Stack):
+    stack = slow_stack
+    message_id = send_slow(stack, STEP_SECONDS)
+    wait_for(lambda: stack.status(message_id) == "running", timeout=60, what="the slow step to start")
 
-        stack.node.stop()
-        wait_for(lambda: _logged(stack, "next link not published"), timeout=60,
-                 what="the step to end without its next link")
-        stack.node.start()
-        wait_for(lambda: _status(stack, message_id) == "done" or _logged(stack, FATAL),
-                 timeout=120, what="the message to be done, or a worker to fail")
+    stack.node.stop()
+    wait_for(lambda: _logged(stack, "next link not published"), timeout=60,
+             what="the step to end without its next link")
+    stack.node.start()
+    wait_for(lambda: stack.status(message_id) == "done" or _logged(stack, FATAL),
+             timeout=120, what="the message to be done, or a worker to fail")
 
-        failed = [w.name for w in stack.workers if not w.running or FATAL in w.log.read_text(errors="replace")]
-        assert not failed, f"{failed} failed:\n" + "\n".join(w.tail(40) for w in stack.workers)
-        assert _status(stack, message_id) == "done"
+    failed = [w.name for w in stack.workers if not w.running or FATAL in w.log.read_text(errors="replace")]
+    assert not failed, f"{failed} failed:\n" + "\n".join(w.tail(40) for w in stack.workers)
+    assert stack.status(message_id) == "done"
