@@ -1,9 +1,10 @@
 """The broker restarts while a step runs: the step cannot publish its chain's next link
-and puts its task back (``worker.runtime.Requeue``). The worker must live on and the
+and puts its task back (Celery's Reject, requeue=True). The worker must live on and the
 message end done, whenever the broker comes back.
 
-A deterministic reproduction of the crash the fault load found (see REQUEUE_BUG): the
-step sleeps long enough for the broker to be stopped under it."""
+The fault load found the worker dying here once (the runtime's own Reject subclass could
+not be unpickled by the pool's main process); the step sleeps long enough for the broker
+to be stopped under it."""
 
 from __future__ import annotations
 
@@ -13,13 +14,6 @@ from tests.faults.conftest import send_slow
 from tests.faults.stack import Stack
 from tests.support.waiting import wait_for
 
-REQUEUE_BUG = (
-    "PACER bug: pacer_celery.worker.runtime.Requeue cannot be unpickled (its __init__ takes "
-    "one argument, Reject's args are two), so when a prefork pool process raises it, the "
-    "worker's main process fails reading the result with 'Unrecoverable error: "
-    "TypeError(Requeue.__init__() takes 2 positional arguments but 3 were given)' and hangs "
-    "on without consuming"
-)
 #: What Celery's main process logs before it stops consuming for good.
 FATAL = "Unrecoverable error"
 STEP_SECONDS = 10
@@ -29,7 +23,6 @@ def _logged(stack: Stack, text: str) -> bool:
     return any(text in worker.log.read_text(errors="replace") for worker in stack.workers)
 
 
-@pytest.mark.xfail(strict=True, reason=REQUEUE_BUG)
 @pytest.mark.timeout(600)
 def test_a_worker_lives_on_when_the_broker_restarts_under_a_running_step(slow_stack: Stack):
     stack = slow_stack

@@ -9,14 +9,9 @@ import pytest
 
 from tests.faults import schedule
 from tests.faults.harness import fault_run
-from tests.faults.test_broker_restart_mid_step import REQUEUE_BUG
 
 MESSAGES = 300
 RATE = 5.0
-#: A worker crash of the known PACER bug that test_broker_restart_mid_step pins (xfail,
-#: strict): a broker restart under running steps triggers it now and then. Remove this
-#: tolerance with that test's xfail once the bug is fixed.
-KNOWN_CRASH = "Requeue.__init__() takes 2 positional arguments but 3 were given"
 
 
 @pytest.mark.timeout(900)  # about 3 minutes on an idle machine; a shared one is slower
@@ -25,9 +20,7 @@ def test_every_message_ends_in_icat_or_the_dead_letters_whatever_breaks():
     print(result.summary())
     assert {fault.kind for fault in schedule.ci()} == set(schedule.KINDS)
     assert len(result.injected) == len(schedule.ci())
-    unknown_crashes = [c.describe() for c in result.crashes if KNOWN_CRASH not in c.last_words]
-    figures = {**result.figures, "crashes": len(unknown_crashes)}
+    figures = {**result.figures, "crashes": len(result.crashes)}
     assert figures == {"lost": 0, "duplicated": 0, "wrongly_dead_lettered": 0, "wrong": 0, "unsettled": 0,
-                       "crashes": 0}, result.summary() + "\n" + result.details()
-    if result.crashes:
-        print(f"{len(result.crashes)} worker crash(es) of the known bug: {REQUEUE_BUG}")
+                       "crashes": 0}, result.summary() + "\n" + result.details() + "\n".join(
+        c.describe() for c in result.crashes)

@@ -2,8 +2,8 @@
 for a while) has not stalled: nothing of it vanished, and it must end done once workers
 take it, not in the dead letters.
 
-A deterministic reproduction of what the soak found (see STALL_BUG): with the workers
-stopped for longer than the sweeper's patience, one valid message is dead-lettered."""
+The soak found the sweeper dead-lettering such messages; here the workers stop for longer
+than an impatient sweeper's whole patience, and the message must still end done."""
 
 from __future__ import annotations
 
@@ -17,17 +17,10 @@ from tests.faults.harness import timelines
 from tests.faults.stack import Stack, Tuning
 from tests.support.waiting import wait_for
 
-STALL_BUG = (
-    "PACER bug: the sweeper takes a message whose task is only waiting in pacer.tasks for a "
-    "stalled one: it re-dispatches it every PACER_STALLED_AFTER_SECONDS (each time queueing "
-    "another chain behind the same backlog) and then dead-letters the valid message: "
-    "'stalled N times; re-dispatched N-1 times (PACER_MAX_REDISPATCH) without reaching an end'"
-)
 #: An impatient sweeper: stalled after 3 s, given up after one re-dispatch.
 IMPATIENT = Tuning(stalled_after_seconds=3, sweep_interval_seconds=1, max_redispatch=1)
 
 
-@pytest.mark.xfail(strict=True, reason=STALL_BUG)
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("slow_stack", [IMPATIENT], indirect=True)
 def test_a_message_waiting_for_a_worker_ends_done(slow_stack: Stack):
