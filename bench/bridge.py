@@ -1,157 +1,236 @@
-"""How fast one bridge validates and dispatches, beside a bare kombu loop on the same broker.
+"""How fast one bridge validates, journals and dispatches, beside a bare kombu loop that
+forwards the same messages under the same rules.
 
-    python bench/bridge.py [--messages 3000]
+    python bench/bridge.py [--messages 3000] [--rounds 3]
 
-Both drain the same number of identical messages from a queue of their own in a throwaway
-RabbitMQ virtual host. The bare loop is the simplest reliable forwarder: consume, publish the
-body with a publisher confirm, ack. The bridge decodes, validates with Pydantic, builds a
-three-step Celery chain, publishes it and acks once the broker has confirmed it (confirms
-awaited per small batch, as in production). It prints messages per second for each and their
-ratio (the aim: the bridge at 0.5 or more of the bare loop). No worker runs: only dispatch
-is measured.
+Both drain identical messages from a queue of their own in a throwaway RabbitMQ virtual
+host, with the same prefetch and the same batching:
+
+- the bare loop consumes, publishes each body on a confirm-mode channel of its own, and
+  acks each input once its own publish is confirmed, awaiting confirms per batch
+  (``dispatch.BATCH_SIZE`` inputs or ``BATCH_SECONDS``), as the bridge does;
+- PACER's bridge (the real dataset-ingestion and user-update bridges) decodes, validates
+  with Pydantic, journals every batch on PostgreSQL (the claim check: bodies in the
+  journal), publishes the chains and acks after their confirms.
+
+Two messages: a dataset-ingestion with 10 datafiles and 3 parameters, and a user-update.
+No worker runs: only the bridge's side is measured. Prints messages per second for each,
+round by round, and the ratio bridge ÷ bare loop (the aim: 0.5 or more).
+
+Needs RabbitMQ (``rabbitmqctl`` on this machine) and PostgreSQL (``PACER_TEST_POSTGRES_URL``,
+default postgres@127.0.0.1); a journal database and a virtual host of its own are
+created and dropped.
 """
 
+from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-VHOST = f"pacer-bench-{uuid.uuid4().hex[:6]}"
+RUN = uuid.uuid4().hex[:6]
+VHOST = f"pacer-bench-{RUN}"
+DATABASE = f"pacer_bench_{RUN}"
 
 
 def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True)
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--messages", type=int, default=3000, help="messages per run (default 3000)")
+    parser.add_argument("--rounds", type=int, default=3, help="bare/bridge pairs, alternated (default 3)")
     args = parser.parse_args()
+
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import POSTGRES_URL, postgres
+
     rabbitmqctl("add_vhost", VHOST)
-    rabbitmqctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
+    rabbitmqctl("set_permissions", "-p", VHOST, os.environ.get("PACER_RMQ_USERNAME", "guest"), ".*", ".*", ".*")
+    with postgres() as connection:
+        connection.execute(f'CREATE DATABASE "{DATABASE}"')
     os.environ["PACER_RMQ_VIRTUAL_HOST"] = VHOST
+    os.environ["PACER_JOURNAL_URL"] = make_url(POSTGRES_URL).set(database=DATABASE).render_as_string(
+        hide_password=False)
     try:
-        run(args.messages)
+        from pacer_celery.journal import journal
+
+        journal()  # its schema created before anything is timed
+        for name, body in bodies().items():
+            compare(name, body, args.messages, args.rounds)
     finally:
+        from pacer_celery.journal.database import dispose_all
+
+        dispose_all()
+        with postgres() as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
         rabbitmqctl("delete_vhost", VHOST)
 
 
-def run(count: int) -> None:
-    # Imported after the vhost is set: settings are read once.
+def bodies() -> dict[str, tuple[str, bytes]]:
+    from tests.flows.conftest import datafile, dataset_message, user_message
+
+    dataset = dataset_message(
+        "20261234",
+        parameters=[{"name": "energy", "units": "keV", "value": 8.5}, {"name": "scan_type", "units": "N/A", "value": "ascan"},
+                    {"name": "temperature", "units": "K", "value": 295.0}],
+        datafiles=[datafile(f"scan_{i:04d}.h5", size=1000 + i) for i in range(10)],
+    )
+    return {
+        "dataset (10 datafiles)": ("dataset-ingestion", json.dumps(dataset).encode()),
+        "user-update": ("user-update", json.dumps(user_message("bench.user")).encode()),
+    }
+
+
+def compare(name: str, message: tuple[str, bytes], count: int, rounds: int) -> None:
+    kind, body = message
+    from pacer_celery.bridges.dispatch import BATCH_SIZE
+
+    batched, single, bridged = [], [], []
+    print(f"{name}: {count} messages per run, {len(body)} bytes each", flush=True)
+    for round_ in range(1, rounds + 1):
+        batched.append(count / bare_loop(body, count, BATCH_SIZE))
+        single.append(count / bare_loop(body, count, 1))
+        bridged.append(count / bridge(kind, body, count))
+        print(f"  round {round_}: bare loop {batched[-1]:6.0f} msg/s (confirm per message {single[-1]:6.0f})"
+              f"   bridge {bridged[-1]:6.0f} msg/s", flush=True)
+    bare, one_by_one, pacer = (statistics.median(rates) for rates in (batched, single, bridged))
+    print(f"  median: bridge ÷ bare loop with batched confirms {pacer / bare:.2f} (aim: >= 0.5); "
+          f"÷ bare loop awaiting each confirm {pacer / one_by_one:.2f}", flush=True)
+
+
+def fill(exchange, routing_key: str, body: bytes, count: int) -> None:
+    from kombu import Producer
+
+    from pacer_celery.bridges.runner import connect
+    from pacer_celery.settings import get_settings
+
+    with connect(get_settings()) as connection:
+        producer = Producer(connection.default_channel, exchange=exchange)
+        for _ in range(count):
+            producer.publish(body, routing_key=routing_key, content_type="application/json",
+                             message_id=f"bench-{uuid.uuid4().hex}", delivery_mode=2)
+
+
+def bare_loop(body: bytes, count: int, batch_size: int) -> float:
+    """Seconds the bare loop takes to forward ``count`` messages, awaiting confirms per
+    ``batch_size`` publishes (1: a confirm awaited for every message)."""
     from kombu import Connection, Consumer, Producer, Queue
 
-    from pacer_celery.bridges import PacerBridge, callback_order
-    from pacer_celery.bridges.runner import BridgeRunner, connect
-    from pacer_celery.models import PacerModel, Text, Timestamp
+    from pacer_celery.bridges.dispatch import BATCH_SECONDS, BATCH_SIZE
+    from pacer_celery.bridges.runner import connect
     from pacer_celery.settings import get_settings
-    from pacer_celery.steps import step
-
-    class Reading(PacerModel):
-        instrument: Text
-        dataset: Text
-        start_date: Timestamp
-        values: list[float] = []
-
-    @step("bench.store")
-    def store(message: Reading) -> None: ...
-
-    @step("bench.index")
-    def index(message: Reading) -> None: ...
-
-    class ReadingBridge(PacerBridge):
-        dashboard_message_type = "bench-reading"
-        queue = "bench.readings"
-        routing_key = "bench.readings"
-        model = Reading
-
-        def get_message_object_identifiers(self, message, shared_obj_identifiers={}):  # noqa: B006
-            return {"instrument": message.instrument, "dataset": message.dataset}
-
-        @callback_order(1)
-        def first(self, message):
-            return store
-
-        @callback_order(2)
-        def second(self, message):
-            return index
 
     settings = get_settings()
-    body = json.dumps({
-        "instrument": "ID01", "dataset": "scan_0001",
-        "start_date": "2026-12-01T10:00:00+01:00", "values": [1.5] * 20,
-    }).encode()
-
-    with connect(settings) as connection:
-        bridge = ReadingBridge()
-        runner = BridgeRunner(connection, [bridge], settings)
-        source = runner.input_queue(bridge)
-        bare_in = Queue("bench.bare-in", durable=True)
-        bare_out = Queue("bench.bare-out", durable=True)
-        for queue in (source, bare_in, bare_out):
+    source, target = Queue("bench.bare-in", durable=True), Queue("bench.bare-out", durable=True)
+    with connect(settings) as connection, Connection(settings.broker()) as out:
+        for queue in (source, target):
             queue(connection.default_channel).declare()
+            queue(connection.default_channel).purge()
+        fill(source.exchange, source.name, body, count)
+        channel = out.channel()
+        channel.confirm_select()
+        unconfirmed: dict[int, object] = {}
+        confirmed: list = []
+        next_tag = 1
 
-        fill(connection, Producer, bare_in.name, body, count)
-        bare = time_bare_loop(connection, Connection, Consumer, Producer, bare_in, bare_out, count, settings)
+        def on_ack(tag: int, multiple: bool) -> None:
+            for t in [t for t in unconfirmed if t <= tag] if multiple else [tag]:
+                confirmed.append(unconfirmed.pop(t))
 
-        producer = Producer(connection.default_channel, exchange=source.exchange)
-        for _ in range(count):
-            producer.publish(body, routing_key=source.routing_key, content_type="application/json")
-        pacer = time_bridge(runner, count)
+        channel.events["basic_ack"].add(on_ack)
+        producer = Producer(channel)
+        batch_started = 0.0
+        done = 0
 
-    print(f"bare kombu loop : {count / bare:8.0f} messages/s")
-    print(f"PACER bridge    : {count / pacer:8.0f} messages/s")
-    print(f"ratio           : {bare / pacer:8.2f}  (aim: >= 0.5)")
-
-
-def fill(connection, producer_class, queue: str, body: bytes, count: int) -> None:
-    producer = producer_class(connection.default_channel)
-    for _ in range(count):
-        producer.publish(body, routing_key=queue, content_type="application/json")
-
-
-def time_bare_loop(connection, connection_class, consumer_class, producer_class, source, target, count, settings):
-    done = 0
-    with connection_class(settings.broker(), transport_options={"confirm_publish": True}) as out:
-        producer = producer_class(out.default_channel)
-
-        def forward(message):
+        def settle() -> None:
             nonlocal done
-            producer.publish(message.body, routing_key=target.name, content_type="application/json")
-            message.ack()
-            done += 1
+            while unconfirmed:
+                out.drain_events(timeout=30)
+            for message in confirmed:
+                message.ack()
+            done += len(confirmed)
+            confirmed.clear()
 
-        channel = connection.channel()
+        def forward(message) -> None:
+            nonlocal next_tag, batch_started
+            if not unconfirmed:
+                batch_started = time.monotonic()
+            producer.publish(message.body, routing_key=target.name, content_type="application/json",
+                             delivery_mode=2)
+            unconfirmed[next_tag] = message
+            next_tag += 1
+            if len(unconfirmed) >= batch_size:
+                settle()
+
+        consuming = connection.channel()
         started = time.perf_counter()
-        with consumer_class(channel, queues=[source], on_message=forward, prefetch_count=settings.bridge_prefetch):
+        with Consumer(consuming, queues=[source], on_message=forward, prefetch_count=settings.bridge_prefetch):
             while done < count:
-                connection.drain_events(timeout=10)
+                try:
+                    connection.drain_events(timeout=BATCH_SECONDS)
+                except TimeoutError:
+                    pass
+                if unconfirmed and time.monotonic() - batch_started >= BATCH_SECONDS:
+                    settle()
         elapsed = time.perf_counter() - started
-        channel.close()
+        consuming.close()
+        target(connection.default_channel).purge()
     return elapsed
 
 
-def time_bridge(runner, count: int) -> float:
-    handled = 0
-    on_message = runner.on_message
+def bridge(kind: str, body: bytes, count: int) -> float:
+    """Seconds PACER's bridge for ``kind`` takes to dispatch ``count`` messages."""
+    from pacer_celery import topology
+    from pacer_celery.bridges import REGISTRY
+    from pacer_celery.bridges.runner import BridgeRunner, connect
+    from pacer_celery.journal import journal
+    from pacer_celery.settings import get_settings
 
-    def counting(bridge, message):
-        nonlocal handled
-        on_message(bridge, message)
-        handled += 1
-        if handled >= count:
-            runner.should_stop = True
+    settings = get_settings().model_copy(update={"max_message_bytes": 16 * 1024 * 1024})
+    chosen = REGISTRY[kind]()
+    with connect(settings) as connection:
+        runner = BridgeRunner(connection, [chosen], settings, journal(), sweep=False)
+        source = topology.input_queue(settings, chosen.queue, chosen.routing_key_in(settings))
+        source(connection.default_channel).declare()
+        source(connection.default_channel).purge()
+        tasks = topology.task_queue()(connection.default_channel)
+        tasks.declare()
+        tasks.purge()
+        fill(source.exchange, source.routing_key, body, count)
+        acked = 0
+        finished = threading.Event()
+        ack = runner.ack
 
-    runner.on_message = counting
-    started = time.perf_counter()
-    runner.run()
-    return time.perf_counter() - started
+        def counting(messages) -> None:
+            nonlocal acked
+            ack(messages)
+            acked += len(messages)
+            if acked >= count:
+                finished.set()
+                runner.should_stop = True
+
+        runner.ack = counting
+        thread = threading.Thread(target=runner.run, daemon=True)
+        started = time.perf_counter()
+        thread.start()
+        if not finished.wait(600):
+            raise SystemExit(f"the bridge acked {acked} of {count} messages in 10 minutes")
+        elapsed = time.perf_counter() - started
+        thread.join(30)
+        tasks.purge()
+    return elapsed
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ parameters (refused at the list limit).
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -92,7 +93,7 @@ def validation_times() -> None:
         started = time.perf_counter()
         try:
             Envelope(message_type="dataset-ingestion", routing_key="", content_type="application/json",
-                     body=body).parse(DatasetMessage)
+                     body=body.encode()).parse(DatasetMessage)
             verdict = "valid"
         except InvalidMessage as exc:
             verdict = f"invalid ({str(exc)[:60]}...)"
@@ -101,6 +102,7 @@ def validation_times() -> None:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     validation_times()
     rabbitmqctl("add_vhost", VHOST)
     rabbitmqctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")

@@ -1,6 +1,6 @@
 """The holes a message could fall through, each closed: bursts of invalid messages, tasks a
-worker does not know, refused publishes from the worker, poison messages, dead letters
-that must be replayable, and a broker that drops every connection."""
+worker does not know, refused publishes from the worker, poison messages, and dead letters
+that must be replayable (a broker that drops every connection: test_connections_dropped.py)."""
 
 from __future__ import annotations
 
@@ -122,18 +122,3 @@ def search_actions(message_id: str):
     with journal().engine.connect() as connection:
         return search.timeline(connection, message_id).actions
 
-
-def test_connections_dropped_mid_burst_lose_nothing_and_dispatch_nothing_twice(bridges, broker, run):
-    for i in range(60):
-        send(broker, {"run": run, "item": f"c{i}"})
-        if i == 30:
-            rabbitmqctl("close_all_connections", "-p", get_settings().rmq_virtual_host, "tests: broker trouble")
-            broker.close()
-            broker.ensure_connection(max_retries=10)
-    wait_for(lambda: settled(run, 60), timeout=120, what="all 60 messages done")
-    for i in range(60):
-        assert records(run, f"c{i}")["effects"] == {"first", "second", "third"}
-    with journal().engine.connect() as connection:
-        dispatches = {search.timeline(connection, r.message_id).message["dispatch"] for r in journaled(run)}
-    assert dispatches == {1}
-    wait_for(lambda: queued("pacer.probe") == 0, what="no input held by the bridge")

@@ -5,37 +5,18 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from tests.core.conftest import records, send, wait_for
 from tests.support import probe
-from tests.support.pipeline import running_bridges
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.pipeline import running_bridges, running_prefork_worker
 
 
 @pytest.fixture
 def prefork_worker():
-    """A real ``celery worker`` with a prefork child, as in production."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "pacer_celery", "worker", "--pool=prefork",
-         "--concurrency=1", "--include=tests.support.probe", "--without-gossip",
-         "--without-mingle", "--loglevel=INFO"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    yield process
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    with running_prefork_worker() as process:
+        yield process
 
 
 @pytest.fixture

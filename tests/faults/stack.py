@@ -103,7 +103,10 @@ class IcatServer:
 
 
 class Stack:
-    def __init__(self, directory: Path, exits: ExitStack, tuning: Tuning, extra: dict[str, str]) -> None:
+    def __init__(
+        self, directory: Path, exits: ExitStack, tuning: Tuning, extra: dict[str, str], *, bridges: int = 2,
+        workers: int = 2, concurrency: int = 2,
+    ) -> None:
         self.directory = directory
         self.reaper = Reaper()
         exits.callback(self.reaper.close)
@@ -127,13 +130,13 @@ class Stack:
             **extra,
         }
         self.bridges = [self._service(f"bridge{i}", ["-m", "pacer_celery.cli", "bridge"], "bridges consuming from")
-                        for i in (1, 2)]
+                        for i in range(1, bridges + 1)]
         self.workers = [
-            self._service(f"worker{i}", ["-m", "celery", "-A", "pacer_celery", "worker", "-c", "2",
+            self._service(f"worker{i}", ["-m", "celery", "-A", "pacer_celery", "worker", "-c", str(concurrency),
                                          "-n", f"faults{i}@%h", "--loglevel=INFO"], " ready.",
                           # After it, Celery's main process stays alive but consumes nothing.
                           fatal="Unrecoverable error")
-            for i in (1, 2)
+            for i in range(1, workers + 1)
         ]
         for service in (*self.bridges, *self.workers):
             exits.callback(service.stop)
@@ -195,9 +198,14 @@ def _journal_database(exits: ExitStack) -> str:
 
 
 @contextmanager
-def running_stack(directory: Path, tuning: Tuning | None = None, **extra: str) -> Iterator[Stack]:
-    """``extra``: more environment for PACER's processes (``PACER_BRIDGE_MODULES``, say)."""
+def running_stack(
+    directory: Path, tuning: Tuning | None = None, *, bridges: int = 2, workers: int = 2, concurrency: int = 2,
+    **extra: str,
+) -> Iterator[Stack]:
+    """``bridges``, ``workers``: how many ``pacer bridge`` and ``celery worker -c
+    concurrency`` processes; ``extra``: more environment for them (``PACER_BRIDGE_MODULES``, say)."""
     with ExitStack() as exits:
-        stack = Stack(directory, exits, tuning or Tuning(), extra)
+        stack = Stack(directory, exits, tuning or Tuning(), extra, bridges=bridges, workers=workers,
+                      concurrency=concurrency)
         stack.start()
         yield stack

@@ -1,0 +1,111 @@
+"""What the journal costs one dataset message, on PostgreSQL and on SQLite.
+
+    python bench/journal.py [--messages 1000]
+
+Makes, for each of ``--messages`` dataset-ingestion messages (10 datafiles, 3 parameters),
+exactly the journal calls PACER makes for it when nothing goes wrong:
+
+- the bridge's: the arrival (body included: the claim check), in batches of
+  ``dispatch.BATCH_SIZE``, then "dispatched" once the chain's publish is confirmed;
+- the worker's, for each of the four links: the record read (once: the runtime caches
+  it), the step's start (the ordering lock and version check) and its end, the last one
+  with the message's fate.
+
+Prints wall time and this process's CPU per message for each side. Set beside the worker's
+CPU per dataset message from bench/pipeline.py, it is the worker's cost with the journal
+and (that minus the journal's share) without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy.engine import make_url  # noqa: E402 - after the path is set
+
+from pacer_celery.bridges.dispatch import BATCH_SIZE  # noqa: E402
+from pacer_celery.journal.store import Arrival, Journal, StepAttempt  # noqa: E402
+from tests.conftest import POSTGRES_URL, postgres  # noqa: E402
+from tests.flows.conftest import datafile, dataset_message  # noqa: E402
+
+STEPS = ("datasets.create_dataset", "datasets.register_datafiles", "datasets.upsert_parameters", "datasets.finalize")
+LEASE = timedelta(minutes=5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=1000, help="dataset messages (default 1000)")
+    args = parser.parse_args()
+    name = f"pacer_bench_{uuid.uuid4().hex[:6]}"
+    with postgres() as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        measure("PostgreSQL", make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False),
+                args.messages)
+        with tempfile.TemporaryDirectory() as directory:
+            measure("SQLite", f"sqlite:///{directory}/journal.sqlite", args.messages)
+    finally:
+        from pacer_celery.journal.database import dispose_all
+
+        dispose_all()
+        with postgres() as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def measure(label: str, url: str, count: int) -> None:
+    journal = Journal(url)
+    body = json.dumps(dataset_message(
+        "20261234", "scan",
+        parameters=[{"name": "energy", "units": "keV", "value": 8.5}, {"name": "scan_type", "units": "N/A", "value": "ascan"},
+                    {"name": "temperature", "units": "K", "value": 295.0}],
+        datafiles=[datafile(f"scan_{i:02d}.h5", size=1000 + i) for i in range(10)],
+    )).encode()
+    arrivals = [
+        Arrival(message_id=str(uuid.uuid4()), message_type="dataset-ingestion", source="bench",
+                routing_key="dataset.ingestion", content_type="application/json", headers={}, body=body,
+                identifiers={"instrument": "ID01", "dataset": f"scan_{i:05d}", "proposal": "20261234"},
+                object_key=f"dataset:ID01/scan_{i:05d}")
+        for i in range(count)
+    ]
+    bridge = timed(lambda: bridge_side(journal, arrivals))
+    worker = timed(lambda: worker_side(journal, arrivals))
+    print(f"{label:10}: bridge {1000 * bridge[0] / count:5.2f} ms wall, {1000 * bridge[1] / count:5.2f} ms CPU; "
+          f"worker (4 links) {1000 * worker[0] / count:5.2f} ms wall, {1000 * worker[1] / count:5.2f} ms CPU "
+          f"per dataset message", flush=True)
+
+
+def bridge_side(journal: Journal, arrivals: list[Arrival]) -> None:
+    for start in range(0, len(arrivals), BATCH_SIZE):
+        batch = arrivals[start:start + BATCH_SIZE]
+        journal.record_arrivals(batch)
+        journal.mark_dispatched([a.message_id for a in batch])
+
+
+def worker_side(journal: Journal, arrivals: list[Arrival]) -> None:
+    for arrival in arrivals:
+        record = journal.load(arrival.message_id)
+        for position, step in enumerate(STEPS):
+            attempt = StepAttempt(record, record.dispatch, step, 1, str(uuid.uuid4()))
+            start = journal.begin_step(attempt, LEASE, supersedable=True)
+            if start.verdict != "run":
+                raise SystemExit(f"{arrival.message_id} {step}: the journal said {start.verdict}")
+            last = position == len(STEPS) - 1
+            journal.end_step(attempt, status="ok", result={"step": step}, outcome="done" if last else None)
+
+
+def timed(work) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    work()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+if __name__ == "__main__":
+    main()
