@@ -273,6 +273,9 @@ class Journal:
                 if claim.superseded_by is not None:
                     self._supersede(connection, record.message_id, claim.superseded_by, moment)
                     return StepStart("superseded", superseded_by=claim.superseded_by)
+                # The claim may have waited for the previous holder's commit: the step
+                # starts now, after that holder finished, and the journal says so.
+                moment = now()
             started = insert_for(connection, steps).values(
                 message_id=record.message_id, dispatch=dispatch, step=run.step, attempt=run.attempt,
                 task_id=task_id, status="running", losses=0, started_at=moment,
