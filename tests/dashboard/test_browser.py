@@ -4,6 +4,7 @@ dead letters, and hostile message text that stays text."""
 from __future__ import annotations
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from pacer_celery.journal import journal, search
 from tests.core.conftest import letters_of_run, records, send, wait_for
@@ -23,6 +24,13 @@ def settled(query: str, status: str) -> search.Row:
 
 def texts(browser, selector: str) -> list[str]:
     return [element.text for element in browser.find_elements(By.CSS_SELECTOR, selector)]
+
+
+def outcomes(browser) -> list[str]:
+    """The outcomes page a confirmed replay or purge leads to, once the browser shows it
+    (a click that submits a form does not wait for the next page)."""
+    WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.CSS_SELECTOR, "table.outcomes td.outcome"))
+    return texts(browser, "table.outcomes td.outcome")
 
 
 def test_search_by_an_identifier_then_follow_the_message_step_by_step(dashboard, browser, bridges, broker, run):
@@ -68,7 +76,7 @@ def test_a_dead_letter_replayed_after_its_cause_is_fixed_lands(dashboard, browse
     assert browser.find_elements(By.CSS_SELECTOR, ".confirm strong.count"), browser.page_source
     assert browser.find_element(By.CSS_SELECTOR, ".confirm strong.count").text == "1"
     browser.find_element(By.CSS_SELECTOR, ".confirm button.replay").click()
-    assert texts(browser, "table.outcomes td.outcome") == ["replayed"]
+    assert outcomes(browser) == ["replayed"]
 
     wait_for(lambda: len(records(run, "d")["effects"]) == 3, what="the replayed chain")
     settled(f"run={run}", "done")
@@ -96,7 +104,7 @@ def test_purging_a_whole_search_result_names_how_many_first(dashboard, browser, 
     assert browser.find_element(By.CSS_SELECTOR, ".confirm strong.count").text == "2"
     assert letters_of_run(broker, run) != []  # asking changed nothing
     browser.find_element(By.CSS_SELECTOR, ".confirm button.purge").click()
-    assert texts(browser, "table.outcomes td.outcome") == ["purged", "purged"]
+    assert outcomes(browser) == ["purged", "purged"]
     assert letters_of_run(broker, run) == []
 
     browser.get(f"{dashboard.url}/dead-letters?q=run%3D{run}")
