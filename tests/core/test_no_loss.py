@@ -83,10 +83,11 @@ def test_a_refused_retry_or_next_link_puts_the_task_back(bridges, broker, run, r
     # retry (the first attempt fails), then its next link, are refused.
     wait_for(lambda: db.get(f"{run}:nl:running:first"), what="the first step to start")
     refuse()
-    wait_for(lambda: len(records(run, "nl")["executions"]) >= 3, timeout=60, what="the step to be run again")
+    # Each put-back run may wait out the object's lease (PACER_STEP_LEASE_SECONDS, 30 s).
+    wait_for(lambda: len(records(run, "nl")["executions"]) >= 3, timeout=150, what="the step to be run again")
     assert records(run, "nl")["effects"] <= {"first"}
     lift()
-    wait_for(lambda: len(records(run, "nl")["effects"]) == 3, timeout=60, what="the chain to complete")
+    wait_for(lambda: len(records(run, "nl")["effects"]) == 3, timeout=150, what="the chain to complete")
     assert letters_of_run(broker, run) == []
     (row,) = journaled(run)
     assert row.status == "done"
