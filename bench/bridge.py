@@ -79,16 +79,11 @@ def main() -> None:
 
 
 def bodies() -> dict[str, tuple[str, bytes]]:
-    from tests.flows.conftest import datafile, dataset_message, user_message
+    from messages import dataset
+    from tests.flows.conftest import user_message
 
-    dataset = dataset_message(
-        "20261234",
-        parameters=[{"name": "energy", "units": "keV", "value": 8.5}, {"name": "scan_type", "units": "N/A", "value": "ascan"},
-                    {"name": "temperature", "units": "K", "value": 295.0}],
-        datafiles=[datafile(f"scan_{i:04d}.h5", size=1000 + i) for i in range(10)],
-    )
     return {
-        "dataset (10 datafiles)": ("dataset-ingestion", json.dumps(dataset).encode()),
+        "dataset (10 datafiles)": ("dataset-ingestion", json.dumps(dataset("20261234", "scan")).encode()),
         "user-update": ("user-update", json.dumps(user_message("bench.user")).encode()),
     }
 

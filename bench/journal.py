@@ -34,7 +34,7 @@ from sqlalchemy.engine import make_url  # noqa: E402 - after the path is set
 from pacer_celery.bridges.dispatch import BATCH_SIZE  # noqa: E402
 from pacer_celery.journal.store import Arrival, Journal, StepAttempt  # noqa: E402
 from tests.conftest import POSTGRES_URL, postgres  # noqa: E402
-from tests.flows.conftest import datafile, dataset_message  # noqa: E402
+from messages import dataset  # noqa: E402
 
 STEPS = ("datasets.create_dataset", "datasets.register_datafiles", "datasets.upsert_parameters", "datasets.finalize")
 LEASE = timedelta(minutes=5)
@@ -62,12 +62,7 @@ def main() -> None:
 
 def measure(label: str, url: str, count: int) -> None:
     journal = Journal(url)
-    body = json.dumps(dataset_message(
-        "20261234", "scan",
-        parameters=[{"name": "energy", "units": "keV", "value": 8.5}, {"name": "scan_type", "units": "N/A", "value": "ascan"},
-                    {"name": "temperature", "units": "K", "value": 295.0}],
-        datafiles=[datafile(f"scan_{i:02d}.h5", size=1000 + i) for i in range(10)],
-    )).encode()
+    body = json.dumps(dataset("20261234", "scan")).encode()
     arrivals = [
         Arrival(message_id=str(uuid.uuid4()), message_type="dataset-ingestion", source="bench",
                 routing_key="dataset.ingestion", content_type="application/json", headers={}, body=body,

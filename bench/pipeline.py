@@ -43,7 +43,8 @@ from pacer_celery.journal.schema import messages  # noqa: E402
 from pacer_celery.producer import PacerProducer  # noqa: E402
 from tests.faults.harness import producer_settings  # noqa: E402
 from tests.faults.stack import Stack, Tuning, running_stack  # noqa: E402
-from tests.flows.conftest import datafile, dataset_message, proposal_message  # noqa: E402
+from messages import dataset  # noqa: E402
+from tests.flows.conftest import proposal_message  # noqa: E402
 
 #: Production-like patience: nothing here is broken, so nothing should be swept or leased away.
 TUNING = Tuning(step_lease_seconds=120, stalled_after_seconds=600, sweep_interval_seconds=30)
@@ -100,15 +101,6 @@ def run(ordering: bool, proposals: int, datasets: int, concurrency: int) -> dict
         mix = [("dataset-ingestion", dataset(names[i % proposals], f"scan_{i:05d}")) for i in range(datasets)]
         found["datasets"] = measure(stack, mix)
         return found
-
-
-def dataset(proposal: str, name: str) -> dict:
-    return dataset_message(
-        proposal, name,
-        parameters=[{"name": "energy", "units": "keV", "value": 8.5}, {"name": "scan_type", "units": "N/A", "value": "ascan"},
-                    {"name": "temperature", "units": "K", "value": 295.0}],
-        datafiles=[datafile(f"{name}_{i:02d}.h5", size=1000 + i) for i in range(10)],
-    )
 
 
 def measure(stack: Stack, batch: list[tuple[str, dict]]) -> Measure:
