@@ -8,6 +8,7 @@ from typing import Any
 
 import icat
 from icat.entity import Entity
+from icat.exception import ICATObjectExistsError
 
 from pacer_celery.icat.beans import BeanMaker
 
@@ -50,3 +51,19 @@ def reference_to(client: icat.Client, obj: Entity) -> Entity:
     factory-built one (suds would still walk each, and write the required ones empty).
     """
     return BeanMaker(client, obj.BeanName)(id=obj.id)
+
+
+def create_new(client: icat.Client, beans: list[Entity]) -> bool:
+    """Create ``beans`` in one atomic call, expecting none to exist; False (and nothing
+    created) when ICAT says some do: the caller then compares with what is there.
+
+    For the objects of a parent this very message created: asking ICAT first which of
+    them exist would cost a search that almost always finds nothing. A step run again
+    (its worker died after the create) finds them all there.
+    """
+    if beans:
+        try:
+            client.createMany(beans)
+        except ICATObjectExistsError:
+            return False
+    return True

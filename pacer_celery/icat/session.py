@@ -19,8 +19,9 @@ import icat.exception as icat_exc
 from suds.transport import TransportError
 
 from pacer_celery.errors import ConfigurationError, LoginRefused
-from pacer_celery.icat import soap_text
+from pacer_celery.icat import schema_cache, soap_text
 from pacer_celery.icat.errors import classify
+from pacer_celery.icat.transport import KeepAliveTransport
 from pacer_celery.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,9 @@ def _login(settings: Settings) -> icat.Client:
     # Text such as "R&amp;D" or "a\r\nb" must reach ICAT as the message had it: every
     # client PACER makes is made here.
     soap_text.install()
+    schema_cache.install()
     new = icat.Client(service_url(settings.icat_server_url), checkCert=settings.icat_check_cert)
+    new.set_options(transport=KeepAliveTransport(new.sslContext))
     _login_into(new, settings)
     return new
 

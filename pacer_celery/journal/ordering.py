@@ -65,19 +65,21 @@ def claim(
     """
     free = or_(objects.c.holder.is_(None), objects.c.lease_until < now, objects.c.holder == holder)
     take = insert_for(connection, objects).values(object_key=key, holder=holder, lease_until=lease_until)
-    connection.execute(
+    # The row comes back only when the claim took the lock (inserted, or updated where free).
+    row = connection.execute(
         take.on_conflict_do_update(
             index_elements=[objects.c.object_key],
             set_={"holder": holder, "lease_until": lease_until},
             where=free,
-        )
-    )
-    row = connection.execute(select(objects).where(objects.c.object_key == key)).one()
-    if row.holder != holder:
-        return Claim(False, holder=row.holder)
-    if not supersedable:
+        ).returning(objects.c.message_id, objects.c.seq, objects.c.version_at)
+    ).one_or_none()
+    if row is None:
+        current = connection.execute(select(objects.c.holder).where(objects.c.object_key == key))
+        return Claim(False, holder=current.scalar_one_or_none())
+    if not supersedable or row.message_id == version.message_id:
+        # (The object already records this message: an earlier step of it.)
         return Claim(True)
-    if row.message_id is not None and row.message_id != version.message_id:
+    if row.message_id is not None:
         newest = Version(row.message_id, row.seq, aware(row.version_at))
         if newest.is_newer_than(version):
             release(connection, key, holder)

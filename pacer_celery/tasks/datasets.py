@@ -8,6 +8,11 @@ step is idempotent: a redelivered or replayed message converges.
 The first step finds the dataset; the later ones take its id from ``earlier`` (the
 results of the message's earlier steps) rather than searching for it again. Called on
 their own (tests, scripts), they look it up themselves.
+
+A dataset the first step created has no datafiles or parameters but this message's:
+the later steps then create theirs without asking ICAT which exist (``create_new``).
+Should some exist after all (the step ran before, up to a worker's death), ICAT refuses
+the atomic ``createMany`` and the step takes the careful path of compare and update.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ import icat
 
 from pacer_celery.errors import PermanentError, TransientError
 from pacer_celery.icat import parameters, reference
-from pacer_celery.icat.beans import BeanMaker
-from pacer_celery.icat.changes import reference_to, update_changed
+from pacer_celery.icat.beans import BeanMaker, new
+from pacer_celery.icat.changes import create_new, reference_to, update_changed
 from pacer_celery.icat.query import query, search, search_in, search_one
 from pacer_celery.models.datasets import Datafile, DatafileMessage, DatasetMessage
 from pacer_celery.settings import get_settings
@@ -41,8 +46,7 @@ def create_dataset(message: DatasetMessage, client: icat.Client) -> dict[str, An
     instrument, dataset_type = _checked_reference(client, message)
     investigation = find_investigation(client, message)
     sample = _ensure_sample(client, investigation, message.sample.name) if message.sample else None
-    dataset, created, changed = _upsert_dataset(client, investigation, message, dataset_type, sample)
-    _link_instrument(client, dataset, instrument)
+    dataset, created, changed = _upsert_dataset(client, investigation, message, dataset_type, sample, instrument)
     return {
         "investigation": f"{investigation.name}/{investigation.visitId}",
         "dataset": message.dataset,
@@ -58,7 +62,8 @@ def register_datafiles(
     message: DatasetMessage, client: icat.Client, earlier: Earlier | None = None, chunk_size: int | None = None
 ) -> dict[str, int]:
     """The message's datafiles exist in the dataset (new ones created, changed ones updated)."""
-    return _register(client, _dataset_id(client, message, earlier), message.datafiles, chunk_size)
+    dataset_id = _dataset_id(client, message, earlier)
+    return _register(client, dataset_id, message.datafiles, chunk_size, new_dataset=_created(earlier))
 
 
 @step("datasets.upsert_parameters")
@@ -69,28 +74,34 @@ def upsert_parameters(
     strict = get_settings().strict_parameters if strict is None else strict
     resolved, skipped = parameters.resolve(client, message.parameters, strict=strict)
     dataset_id = _dataset_id(client, message, earlier)
+    new_parameter = BeanMaker(client, "DatasetParameter")
+    in_dataset = BeanMaker(client, "Dataset")(id=dataset_id)
+
+    def created(parameter: parameters.ResolvedParameter) -> Any:
+        return new_parameter(dataset=in_dataset, type=reference_to(client, parameter.type), **parameter.values)
+
+    if _created(earlier) and create_new(client, [created(p) for p in resolved]):
+        return {"created": len(resolved), "updated": 0, "unchanged": 0, "skipped_unknown_types": skipped}
     existing = {
         row.type.id: row
         for row in search(client, "DatasetParameter", where={"dataset.id": dataset_id}, includes=["type"])
     }
-    new_parameter = BeanMaker(client, "DatasetParameter")
-    in_dataset = BeanMaker(client, "Dataset")(id=dataset_id)
-    new, updated = [], 0
+    fresh, updated = [], 0
     for parameter in resolved:
         row = existing.get(parameter.type.id)
         if row is None:
-            new.append(new_parameter(dataset=in_dataset, type=reference_to(client, parameter.type), **parameter.values))
+            fresh.append(created(parameter))
         else:
             # An update needs the row's ONE relations, or ICAT sets them to null.
             row.dataset = in_dataset
             if update_changed(row, parameter.values):
                 updated += 1
-    if new:
-        client.createMany(new)
+    if fresh:
+        client.createMany(fresh)
     return {
-        "created": len(new),
+        "created": len(fresh),
         "updated": updated,
-        "unchanged": len(resolved) - len(new) - updated,
+        "unchanged": len(resolved) - len(fresh) - updated,
         "skipped_unknown_types": skipped,
     }
 
@@ -148,24 +159,32 @@ def _checked_reference(client: icat.Client, message: DatasetMessage) -> tuple[An
 
 
 def _upsert_dataset(
-    client: icat.Client, investigation: Any, message: DatasetMessage, dataset_type: Any, sample: Any
+    client: icat.Client, investigation: Any, message: DatasetMessage, dataset_type: Any, sample: Any,
+    instrument: Any,
 ) -> tuple[Any, bool, list[str]]:
-    """The dataset with every field the message sets (omitted ones become null)."""
+    """The dataset with every field the message sets (omitted ones become null), linked
+    to the instrument."""
     wanted = {
-        "type": dataset_type,
+        "type": reference_to(client, dataset_type),
         "description": message.description,
         "location": message.location,
         "startDate": message.start_date,
         "endDate": message.end_date,
         "complete": message.complete,
-        "sample": sample,
+        "sample": None if sample is None else reference_to(client, sample),
     }
     dataset = _find_dataset(client, investigation, message.dataset)
     if dataset is None:
-        dataset = client.new("Dataset", investigation=investigation, name=message.dataset, **wanted)
+        dataset = new(
+            client, "Dataset", investigation=reference_to(client, investigation), name=message.dataset, **wanted
+        )
+        # ICAT creates a new object's MANY children with it: one call, not a create and a search.
+        dataset.datasetInstruments = [new(client, "DatasetInstrument", instrument=reference_to(client, instrument))]
         dataset.create()
         return dataset, True, sorted(wanted)
-    return dataset, False, update_changed(dataset, wanted)
+    changed = update_changed(dataset, wanted)
+    _link_instrument(client, dataset, instrument)
+    return dataset, False, changed
 
 
 def _link_instrument(client: icat.Client, dataset: Any, instrument: Any) -> None:
@@ -173,7 +192,8 @@ def _link_instrument(client: icat.Client, dataset: Any, instrument: Any) -> None
         client, "DatasetInstrument", where={"dataset.id": dataset.id, "instrument.id": instrument.id}
     )
     if linked is None:
-        client.new("DatasetInstrument", dataset=dataset, instrument=instrument).create()
+        new(client, "DatasetInstrument", dataset=reference_to(client, dataset),
+            instrument=reference_to(client, instrument)).create()
 
 
 def _visits(client: icat.Client, message: DatasetRef) -> list[Any]:
@@ -188,6 +208,14 @@ def _visits(client: icat.Client, message: DatasetRef) -> list[Any]:
             give_up_after=get_settings().missing_investigation_timeout,
         )
     return candidates
+
+
+def _created(earlier: Earlier | None) -> bool:
+    """Whether an earlier step of this message created its dataset."""
+    return any(
+        isinstance(result, Mapping) and result.get("created") is True and "dataset_id" in result
+        for result in (earlier or {}).values()
+    )
 
 
 def _known_id(earlier: Earlier | None) -> int | None:
@@ -246,7 +274,7 @@ def _find_dataset(client: icat.Client, investigation: Any, name: str) -> Any | N
 def _ensure_sample(client: icat.Client, investigation: Any, name: str) -> Any:
     sample = search_one(client, "Sample", where={"investigation.id": investigation.id, "name": name})
     if sample is None:
-        sample = client.new("Sample", investigation=investigation, name=name)
+        sample = new(client, "Sample", investigation=reference_to(client, investigation), name=name)
         sample.create()
     return sample
 
@@ -258,9 +286,13 @@ def _formats(client: icat.Client, datafiles: Sequence[Datafile]) -> dict[str, An
 
 
 def _register(
-    client: icat.Client, dataset_id: int, datafiles: Sequence[Datafile], chunk_size: int | None
+    client: icat.Client, dataset_id: int, datafiles: Sequence[Datafile], chunk_size: int | None, *,
+    new_dataset: bool = False,
 ) -> dict[str, int]:
-    """Create or update ``datafiles`` in the dataset, ``chunk_size`` at a time; none deleted."""
+    """Create or update ``datafiles`` in the dataset, ``chunk_size`` at a time; none deleted.
+
+    ``new_dataset``: the dataset was created by this message, so a chunk is first created
+    as it is, without a search for the files that exist."""
     size = chunk_size or get_settings().icat_chunk_size
     formats = {spec: reference_to(client, f) for spec, f in _formats(client, datafiles).items()}
     in_dataset = BeanMaker(client, "Dataset")(id=dataset_id)
@@ -268,21 +300,26 @@ def _register(
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     for start in range(0, len(datafiles), size):
         chunk = datafiles[start : start + size]
+        if new_dataset:
+            beans = [new_datafile(dataset=in_dataset, name=d.name, **_datafile_attributes(d, formats)) for d in chunk]
+            # One atomic call per chunk: a chunk is in ICAT entirely or not at all.
+            if create_new(client, beans):
+                counts["created"] += len(beans)
+                continue
         existing = _existing_datafiles(client, in_dataset, [d.name for d in chunk])
-        new = []
+        fresh = []
         for datafile in chunk:
             wanted = _datafile_attributes(datafile, formats)
             current = existing.get(datafile.name)
             if current is None:
-                new.append(new_datafile(dataset=in_dataset, name=datafile.name, **wanted))
+                fresh.append(new_datafile(dataset=in_dataset, name=datafile.name, **wanted))
             elif update_changed(current, wanted):
                 counts["updated"] += 1
             else:
                 counts["unchanged"] += 1
-        if new:
-            # One atomic call per chunk: a chunk is in ICAT entirely or not at all.
-            client.createMany(new)
-            counts["created"] += len(new)
+        if fresh:
+            client.createMany(fresh)
+            counts["created"] += len(fresh)
     return counts
 
 

@@ -1,5 +1,10 @@
 """``proposal-update``: an Investigation (one visit of a proposal), its instruments, its
-team and the team's access, as four idempotent steps run in this order."""
+team and the team's access, as four idempotent steps run in this order.
+
+An investigation the first step created has no instruments, team or access link yet:
+the later steps create theirs without searching for rows that cannot exist
+(``create_new``; a step run again after its worker died finds them and compares).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,8 @@ import icat
 
 from pacer_celery.errors import TransientError
 from pacer_celery.icat import reference
-from pacer_celery.icat.beans import BeanMaker
-from pacer_celery.icat.changes import update_changed
+from pacer_celery.icat.beans import BeanMaker, new
+from pacer_celery.icat.changes import create_new, reference_to, update_changed
 from pacer_celery.icat.query import search, search_in, search_one
 from pacer_celery.models.proposals import ProposalMessage
 from pacer_celery.tasks.users import icat_user_name
@@ -34,7 +39,7 @@ def upsert_investigation(message: ProposalMessage, client: icat.Client) -> dict[
     wanted = {
         "title": message.title,
         "summary": message.abstract,
-        "type": reference.investigation_type(client, message.type),
+        "type": reference_to(client, reference.investigation_type(client, message.type)),
         "startDate": message.start_date,
         "endDate": message.end_date,
         "releaseDate": message.release_date or _default_release(facility, message),
@@ -42,8 +47,9 @@ def upsert_investigation(message: ProposalMessage, client: icat.Client) -> dict[
     }
     investigation = find_investigation(client, message)
     if investigation is None:
-        investigation = client.new(
-            "Investigation", facility=facility, name=message.proposal, visitId=message.visit, **wanted
+        investigation = new(
+            client, "Investigation", facility=reference_to(client, facility), name=message.proposal,
+            visitId=message.visit, **wanted,
         )
         investigation.create()
         created, changed = True, sorted(wanted)
@@ -65,17 +71,18 @@ def sync_instruments(
     """InvestigationInstrument rows are exactly the message's instruments."""
     wanted = _instruments(client, message)
     investigation = _investigation(client, message, earlier)
+
+    def link(instrument: Any) -> Any:
+        return new(client, "InvestigationInstrument", investigation=investigation, instrument=reference_to(client, instrument))
+
+    if _created(earlier) and create_new(client, [link(instrument) for instrument in wanted.values()]):
+        return {"added": sorted(wanted), "removed": []}
     rows = search(
         client, "InvestigationInstrument", where={"investigation.id": investigation.id}, includes=["instrument"]
     )
     present = {row.instrument.name for row in rows}
     extra = [row for row in rows if row.instrument.name not in wanted]
-    missing = [
-        client.new("InvestigationInstrument", investigation=investigation, instrument=instrument)
-        for name, instrument in wanted.items()
-        if name not in present
-    ]
-    _replace_rows(client, missing, extra)
+    _replace_rows(client, [link(instrument) for name, instrument in wanted.items() if name not in present], extra)
     return {"added": sorted(wanted.keys() - present), "removed": sorted(str(r.instrument.name) for r in extra)}
 
 
@@ -87,14 +94,17 @@ def sync_team(
     investigation = _investigation(client, message, earlier)
     users = ensure_users(client, message)
     wanted = {(icat_user_name(m.username), m.role.value) for m in message.team}
-    rows = search(client, "InvestigationUser", where={"investigation.id": investigation.id}, includes=["user"])
-    present = {(row.user.name, row.role) for row in rows}
-    extra = [row for row in rows if (row.user.name, row.role) not in wanted]
-    missing = [
-        client.new("InvestigationUser", investigation=investigation, user=users[name], role=role)
-        for name, role in sorted(wanted - present)
-    ]
-    _replace_rows(client, missing, extra)
+
+    def member(name: str, role: str) -> Any:
+        return new(client, "InvestigationUser", investigation=investigation, user=reference_to(client, users[name]), role=role)
+
+    present: set[tuple[str, str]] = set()
+    extra: list[Any] = []
+    if not (_created(earlier) and create_new(client, [member(name, role) for name, role in sorted(wanted)])):
+        rows = search(client, "InvestigationUser", where={"investigation.id": investigation.id}, includes=["user"])
+        present = {(row.user.name, row.role) for row in rows}
+        extra = [row for row in rows if (row.user.name, row.role) not in wanted]
+        _replace_rows(client, [member(name, role) for name, role in sorted(wanted - present)], extra)
     return {
         "added": [f"{name} as {role}" for name, role in sorted(wanted - present)],
         "removed": sorted(f"{r.user.name} as {r.role}" for r in extra),
@@ -109,19 +119,20 @@ def sync_access(
     (nobody, once the proposal is cancelled)."""
     investigation = _investigation(client, message, earlier)
     grouping = _ensure(client, "Grouping", {"name": message.grouping_name})
-    _ensure(
-        client,
-        "InvestigationGroup",
-        {"investigation.id": investigation.id, "grouping.id": grouping.id, "role": PARTICIPANT},
-        investigation=investigation,
-        grouping=grouping,
-        role=PARTICIPANT,
-    )
+    link = {"investigation": investigation, "grouping": reference_to(client, grouping), "role": PARTICIPANT}
+    if not (_created(earlier) and create_new(client, [new(client, "InvestigationGroup", **link)])):
+        where = {"investigation.id": investigation.id, "grouping.id": grouping.id, "role": PARTICIPANT}
+        _ensure(client, "InvestigationGroup", where, **link)
     users = ensure_users(client, message) if message.status == "scheduled" else {}
     rows = search(client, "UserGroup", where={"grouping.id": grouping.id}, includes=["user"])
     present = {row.user.name for row in rows}
     extra = [row for row in rows if row.user.name not in users]
-    missing = [client.new("UserGroup", grouping=grouping, user=user) for name, user in users.items() if name not in present]
+    in_grouping = reference_to(client, grouping)
+    missing = [
+        new(client, "UserGroup", grouping=in_grouping, user=reference_to(client, user))
+        for name, user in users.items()
+        if name not in present
+    ]
     _replace_rows(client, missing, extra)
     return {
         "grouping": message.grouping_name,
@@ -154,7 +165,7 @@ def ensure_users(client: icat.Client, message: ProposalMessage) -> dict[str, Any
     for member in message.team:
         full_names.setdefault(icat_user_name(member.username), member.full_name)
     users = {user.name: user for user in search_in(client, "User", "name", full_names)}
-    missing = [client.new("User", name=name, fullName=full_names[name]) for name in full_names if name not in users]
+    missing = [new(client, "User", name=name, fullName=full_names[name]) for name in full_names if name not in users]
     if missing:
         for user, user_id in zip(missing, client.createMany(missing), strict=True):
             user.id = user_id
@@ -162,8 +173,15 @@ def ensure_users(client: icat.Client, message: ProposalMessage) -> dict[str, Any
     return users
 
 
+def _created(earlier: Mapping[str, Any] | None) -> bool:
+    """Whether the first step of this message created the investigation."""
+    found = (earlier or {}).get("proposals.upsert_investigation") or {}
+    return found.get("created") is True
+
+
 def _investigation(client: icat.Client, message: ProposalMessage, earlier: Mapping[str, Any] | None) -> Any:
-    """The visit's Investigation: by the id the first step found, else looked up."""
+    """The visit's Investigation as an id-only bean (what relations to it need): by the id
+    the first step found, else looked up."""
     found = (earlier or {}).get("proposals.upsert_investigation") or {}
     if isinstance(found.get("investigation_id"), int):
         return BeanMaker(client, "Investigation")(id=found["investigation_id"])
@@ -171,7 +189,7 @@ def _investigation(client: icat.Client, message: ProposalMessage, earlier: Mappi
     if investigation is None:
         # Step 1 creates it; only a concurrent delete gets here. A retry settles it.
         raise TransientError(f"investigation {message.proposal}/{message.visit} not found")
-    return investigation
+    return reference_to(client, investigation)
 
 
 def _ensure(client: icat.Client, entity: str, where: dict[str, Any], **attributes: Any) -> Any:
@@ -179,7 +197,7 @@ def _ensure(client: icat.Client, entity: str, where: dict[str, Any], **attribute
     found = search_one(client, entity, where=where)
     if found is not None:
         return found
-    obj = client.new(entity, **(attributes or where))
+    obj = new(client, entity, **(attributes or where))
     obj.create()
     return obj
 

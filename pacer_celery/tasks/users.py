@@ -6,6 +6,7 @@ from typing import Any
 
 import icat
 
+from pacer_celery.icat.beans import new
 from pacer_celery.icat.changes import update_changed
 from pacer_celery.icat.query import search, search_one
 from pacer_celery.models.users import UserMessage
@@ -37,7 +38,7 @@ def update_user(message: UserMessage, client: icat.Client) -> dict[str, Any]:
     user = search_one(client, "User", where={"name": name})
     wanted = _profile(message, user)
     if user is None:
-        client.new("User", name=name, **wanted).create()
+        new(client, "User", name=name, **wanted).create()
         changed = sorted(wanted)
     else:
         changed = update_changed(user, wanted)

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, NoReturn
 
@@ -110,7 +113,7 @@ class LinkRun:
         if start.losses >= self.settings.max_worker_losses:
             error = f"killed its worker {start.losses} times (PACER_MAX_WORKER_LOSSES)"
             return self._failed_for_good(error, self.link.attempt)
-        with Lease(self.journal, self.attempt, self.lease):
+        with _leases.held(self.journal, self.attempt, self.lease):
             try:
                 result = self._call(client)
             except Exception as exc:  # noqa: BLE001 - every failure is classified below
@@ -279,29 +282,59 @@ class LinkRun:
         self.task.request.chain = None
 
 
-class Lease:
-    """Renews the journal's hold on the message (and the object's lock) while a step runs,
-    so that a killed worker blocks its object for one lease at most."""
+class Leases:
+    """Renews the journal's hold on each running step's message (and its object's lock),
+    so that a killed worker blocks its object for one lease at most.
 
-    def __init__(self, journal: Journal, attempt: StepAttempt, lease: timedelta) -> None:
-        self.journal, self.attempt, self.lease = journal, attempt, lease
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self._renew, daemon=True, name="pacer-lease")
+    One thread per process renews every step that runs in it, each a third of its lease
+    after its start or last renewal; a thread started and joined per step would cost
+    more than the step's own journal writes.
+    """
 
-    def __enter__(self) -> Lease:
-        self.thread.start()
-        return self
+    def __init__(self) -> None:
+        #: id(attempt) → [next renewal (monotonic), attempt, journal, lease]
+        self._due: dict[int, list[Any]] = {}
+        self._changed = threading.Condition()
+        self._pid: int | None = None
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.done.set()
-        self.thread.join()
+    @contextmanager
+    def held(self, journal: Journal, attempt: StepAttempt, lease: timedelta) -> Iterator[None]:
+        with self._changed:
+            self._start()
+            self._due[id(attempt)] = [time.monotonic() + lease.total_seconds() / 3, attempt, journal, lease]
+            self._changed.notify()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._due.pop(id(attempt), None)
 
-    def _renew(self) -> None:
-        while not self.done.wait(self.lease.total_seconds() / 3):
-            try:
-                self.journal.renew(self.attempt, self.lease)
-            except SQLAlchemyError as exc:
-                logger.warning("message %s: lease not renewed (%s)", self.attempt.message_id, _first_line(exc))
+    def _start(self) -> None:
+        # Threads do not survive a fork: each pool process starts its own.
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            threading.Thread(target=self._renew_forever, daemon=True, name="pacer-leases").start()
+
+    def _renew_forever(self) -> None:
+        while True:
+            with self._changed:
+                moment = time.monotonic()
+                due = [entry[1:] for entry in self._due.values() if entry[0] <= moment]
+                if not due:
+                    following = min((entry[0] for entry in self._due.values()), default=moment + 60)
+                    self._changed.wait(following - moment)
+                    continue
+                for entry in self._due.values():
+                    if entry[0] <= moment:
+                        entry[0] = moment + entry[3].total_seconds() / 3
+            for attempt, held_in, lease in due:
+                try:
+                    held_in.renew(attempt, lease)
+                except SQLAlchemyError as exc:
+                    logger.warning("message %s: lease not renewed (%s)", attempt.message_id, _first_line(exc))
+
+
+_leases = Leases()
 
 
 def retry_delay(exc: Exception, failing_since: float, attempts: int, settings: Settings) -> float | None:

@@ -33,6 +33,15 @@ def ingest(client, document):
     return [step(message, client=client) for step in DATASET_STEPS]
 
 
+def ingest_as_chain(client, message):
+    """The steps as the worker runtime calls them: each gets the earlier steps' results."""
+    earlier = {}
+    for step in DATASET_STEPS:
+        extra = {"earlier": dict(earlier)} if step.wants_earlier else {}
+        earlier[step.name] = step(message, client=client, **extra)
+    return earlier
+
+
 def add_files(client, document):
     message = DatafileMessage.model_validate(document)
     added = datasets.add_datafiles(message, client=client)
@@ -124,6 +133,27 @@ def test_applying_twice_leaves_the_same_state(client, checker, uid):
     assert snapshot(checker, proposal) == before
     assert results[0]["created"] is False and results[0]["changed"] == []
     assert results[1] == {"created": 0, "updated": 0, "unchanged": 3}
+
+
+def test_a_new_dataset_skips_the_searches_and_a_step_run_again_converges(client, checker, uid):
+    proposal = f"N{uid}"
+    make_proposal(client, proposal)
+    message = DatasetMessage.model_validate(dataset_message(proposal))
+    results = ingest_as_chain(client, message)
+    assert results["datasets.create_dataset"]["created"] is True
+    assert results["datasets.register_datafiles"] == {"created": 3, "updated": 0, "unchanged": 0}
+    assert results["datasets.upsert_parameters"]["created"] == 2
+    before = snapshot(checker, proposal)
+    assert (before["dataset"]["fileCount"], before["dataset"]["fileSize"]) == (3, 3003)
+    assert before["instruments"] == ["ID01"]
+    # The worker died after the files and parameters went in, before the journal knew:
+    # the links run again with the same earlier results, find them all and change nothing.
+    earlier = {"datasets.create_dataset": results["datasets.create_dataset"]}
+    assert datasets.register_datafiles(message, client=client, earlier=earlier) == {
+        "created": 0, "updated": 0, "unchanged": 3}
+    again = datasets.upsert_parameters(message, client=client, earlier=earlier)
+    assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 2)
+    assert snapshot(checker, proposal) == before
 
 
 def test_xml_twin_gives_the_same_state_as_json(client, checker, uid):

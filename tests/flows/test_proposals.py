@@ -26,6 +26,15 @@ def apply(client, document):
     return [step(message, client=client) for step in STEPS]
 
 
+def apply_as_chain(client, message):
+    """The steps as the worker runtime calls them: each gets the earlier steps' results."""
+    earlier = {}
+    for step in STEPS:
+        extra = {"earlier": dict(earlier)} if step.wants_earlier else {}
+        earlier[step.name] = step(message, client=client, **extra)
+    return earlier
+
+
 def investigation(checker, proposal, visit="1"):
     (found,) = checker.search(
         "SELECT i FROM Investigation i JOIN i.facility f WHERE f.name = 'PACER' "
@@ -97,6 +106,24 @@ def test_applying_twice_leaves_the_same_state(client, checker, uid):
     assert state(checker, proposal) == first
     assert results[0]["created"] is False and results[0]["changed"] == []
     assert all(not r.get("added") and not r.get("removed") for r in results[1:])
+
+
+def test_a_new_investigation_skips_the_searches_and_a_step_run_again_converges(client, checker, uid):
+    proposal = f"N{uid}"
+    message = ProposalMessage.model_validate(proposal_message(proposal))
+    results = apply_as_chain(client, message)
+    assert results["proposals.upsert_investigation"]["created"] is True
+    assert results["proposals.sync_instruments"] == {"added": ["ID01"], "removed": []}
+    first = state(checker, proposal)
+    assert first["team"] == [(f"uos/co{proposal}", "co_investigator"), (f"uos/pi{proposal}", "principal_investigator")]
+    assert first["members"] == [f"uos/co{proposal}", f"uos/pi{proposal}"] and first["links"] == ["participant"]
+    # The worker died after the steps wrote, before the journal knew: they run again
+    # with the same earlier results, find every row there and change nothing.
+    earlier = {"proposals.upsert_investigation": results["proposals.upsert_investigation"]}
+    for step in STEPS[1:]:
+        again = step(message, client=client, earlier=earlier)
+        assert not again["added"] and not again["removed"], (step.name, again)
+    assert state(checker, proposal) == first
 
 
 def test_instruments_and_team_are_synchronised_exactly(client, checker, uid):

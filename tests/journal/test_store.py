@@ -4,13 +4,15 @@ write, and how it is searched. Each test gets a fresh database (PostgreSQL or SQ
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from pacer_celery.journal import Arrival, Journal, StepAttempt
-from pacer_celery.journal import migrate, search
+from pacer_celery.journal import database, migrate, search
+from tests.conftest import postgres
 
 LEASE = timedelta(seconds=30)
 
@@ -210,3 +212,37 @@ def test_hostile_text_never_keeps_a_message_out_of_the_journal(journal):
     assert row.message_id == message.message_id
     assert row.identifiers == {"user": "nul\ufffd and a lone ? surrogate"}
     assert row.error == "bad: nul\ufffd and a lone ? surrogate"
+
+
+@pytest.mark.parametrize("journal_url", ["postgresql"], indirect=True)
+def test_pooled_connections_killed_by_the_database_are_replaced_unnoticed(journal, journal_url, monkeypatch):
+    """As after a PostgreSQL restart: the pool's idle connections are dead. A connection
+    idle for a while is checked before use, so the next write neither fails nor waits."""
+    first, second = arrival(), arrival()
+    journal.record_arrivals([first])
+    name = journal_url.rsplit("/", 1)[1]
+    with postgres() as connection:
+        killed = connection.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s", (name,)
+        ).fetchone()[0]
+    assert killed >= 1
+    monkeypatch.setattr(database, "PING_AFTER_IDLE_SECONDS", 0.0)
+    journal.record_arrivals([second])
+    assert journal.load(second.message_id) is not None
+
+
+def test_a_running_step_keeps_its_object_past_its_first_lease(journal):
+    """The worker's lease renewer (one thread per process) extends a running step's hold:
+    another task cannot take the object while the step runs, and can once it ended."""
+    from pacer_celery.worker.runtime import Leases
+
+    lease = timedelta(seconds=0.3)
+    message, rival = arrival(), arrival()
+    journal.record_arrivals([message, rival])
+    attempt = run_of(journal, message.message_id, "t1")
+    assert journal.begin_step(attempt, lease, supersedable=True).verdict == "run"
+    with Leases().held(journal, attempt, lease):
+        time.sleep(1.0)  # more than three leases
+        assert journal.begin_step(run_of(journal, rival.message_id, "t2"), lease, supersedable=True).verdict == "busy"
+    time.sleep(0.5)  # its last renewal runs out
+    assert journal.begin_step(run_of(journal, rival.message_id, "t2"), lease, supersedable=True).verdict != "busy"
