@@ -20,10 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
 from pacer_celery.journal.schema import objects
-from pacer_celery.journal.sql import aware, insert_for
+from pacer_celery.journal.sql import aware, insert_for, once_per_dialect
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,32 @@ class Claim:
     superseded_by: str | None = None
 
 
+@once_per_dialect
+def _take(connection: Connection):
+    free = or_(
+        objects.c.holder.is_(None), objects.c.lease_until < bindparam("now"), objects.c.holder == bindparam("taker")
+    )
+    taken = {"holder": bindparam("taker"), "lease_until": bindparam("until")}
+    return (
+        insert_for(connection, objects)
+        .values(object_key=bindparam("key"), **taken)
+        .on_conflict_do_update(index_elements=[objects.c.object_key], set_=taken, where=free)
+        # The row comes back only when the claim took the lock (inserted, or updated where free).
+        .returning(objects.c.message_id, objects.c.seq, objects.c.version_at)
+    )
+
+
+_HOLDER = select(objects.c.holder).where(objects.c.object_key == bindparam("key"))
+_RECORD_VERSION = (
+    update(objects)
+    .where(objects.c.object_key == bindparam("key"))
+    .values(message_id=bindparam("newest"), seq=bindparam("newest_seq"), version_at=bindparam("newest_at"))
+)
+_OF_HOLDER = and_(objects.c.object_key == bindparam("key"), objects.c.holder == bindparam("taker"))
+_RENEW = update(objects).where(_OF_HOLDER).values(lease_until=bindparam("until"))
+_RELEASE = update(objects).where(_OF_HOLDER).values(holder=None, lease_until=None)
+
+
 def claim(
     connection: Connection,
     key: str,
@@ -63,19 +89,11 @@ def claim(
 
     A superseded claim has already let the lock go again.
     """
-    free = or_(objects.c.holder.is_(None), objects.c.lease_until < now, objects.c.holder == holder)
-    take = insert_for(connection, objects).values(object_key=key, holder=holder, lease_until=lease_until)
-    # The row comes back only when the claim took the lock (inserted, or updated where free).
     row = connection.execute(
-        take.on_conflict_do_update(
-            index_elements=[objects.c.object_key],
-            set_={"holder": holder, "lease_until": lease_until},
-            where=free,
-        ).returning(objects.c.message_id, objects.c.seq, objects.c.version_at)
+        _take(connection), {"key": key, "taker": holder, "until": lease_until, "now": now}
     ).one_or_none()
     if row is None:
-        current = connection.execute(select(objects.c.holder).where(objects.c.object_key == key))
-        return Claim(False, holder=current.scalar_one_or_none())
+        return Claim(False, holder=connection.execute(_HOLDER, {"key": key}).scalar_one_or_none())
     if not supersedable or row.message_id == version.message_id:
         # (The object already records this message: an earlier step of it.)
         return Claim(True)
@@ -85,25 +103,14 @@ def claim(
             release(connection, key, holder)
             return Claim(True, superseded_by=newest.message_id)
     connection.execute(
-        update(objects)
-        .where(objects.c.object_key == key)
-        .values(message_id=version.message_id, seq=version.seq, version_at=version.at)
+        _RECORD_VERSION, {"key": key, "newest": version.message_id, "newest_seq": version.seq, "newest_at": version.at}
     )
     return Claim(True)
 
 
 def renew(connection: Connection, key: str, holder: str, lease_until: datetime) -> None:
-    connection.execute(
-        update(objects)
-        .where(and_(objects.c.object_key == key, objects.c.holder == holder))
-        .values(lease_until=lease_until)
-    )
+    connection.execute(_RENEW, {"key": key, "taker": holder, "until": lease_until})
 
 
 def release(connection: Connection, key: str, holder: str) -> None:
-    connection.execute(
-        update(objects)
-        .where(and_(objects.c.object_key == key, objects.c.holder == holder))
-        .values(holder=None, lease_until=None)
-    )
-
+    connection.execute(_RELEASE, {"key": key, "taker": holder})

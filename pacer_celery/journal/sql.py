@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -12,6 +14,24 @@ def insert_for(connection: Connection, table: Table):
     """An INSERT that knows ``ON CONFLICT`` in the connection's dialect."""
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
+
+
+def once_per_dialect(build: Callable[[Connection], Any]) -> Callable[[Connection], Any]:
+    """``build(connection)``'s statement, built once per dialect and then reused.
+
+    For the statements a worker runs at every step: building a statement and computing
+    its cache key costs the worker more CPU than the database's work on it. Values are
+    bind parameters, given at execution.
+    """
+    built: dict[str, Any] = {}
+
+    def statement(connection: Connection) -> Any:
+        name = connection.dialect.name
+        if name not in built:
+            built[name] = build(connection)
+        return built[name]
+
+    return statement
 
 
 def storable(text: str | None) -> str | None:

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, delete, func, or_, select, update
+from sqlalchemy import JSON, Engine, and_, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pacer_celery.journal import migrate, ordering
 from pacer_celery.journal.database import engine_for
 from pacer_celery.journal.schema import audit, messages, steps
-from pacer_celery.journal.sql import aware, insert_for, now, storable, storable_identifiers
+from pacer_celery.journal.sql import aware, insert_for, now, once_per_dialect, storable, storable_identifiers
 
 #: A message in one of these has met its fate.
 FINAL = ("done", "dead-lettered", "invalid", "superseded")
@@ -106,6 +106,69 @@ class StepStart:
     losses: int = 0
     superseded_by: str | None = None
     holder: str | None = None
+
+
+# The statements every step runs, built once (see ``sql.once_per_dialect``).
+_CURRENT = (
+    select(messages.c.status, messages.c.dispatch)
+    .where(messages.c.message_id == bindparam("message"))
+    .with_for_update()
+)
+_OF_STEP = and_(
+    steps.c.message_id == bindparam("message"),
+    steps.c.dispatch == bindparam("of_dispatch"),
+    steps.c.step == bindparam("of_step"),
+    steps.c.attempt == bindparam("of_attempt"),
+)
+
+
+@once_per_dialect
+def _start_step(connection):
+    started = insert_for(connection, steps).values(
+        message_id=bindparam("message"), dispatch=bindparam("of_dispatch"), step=bindparam("of_step"),
+        attempt=bindparam("of_attempt"), task_id=bindparam("task"), status="running", losses=0,
+        started_at=bindparam("moment"),
+    )
+    # Started again while still "running": the worker that ran it died.
+    return started.on_conflict_do_update(
+        index_elements=[steps.c.message_id, steps.c.dispatch, steps.c.step, steps.c.attempt],
+        set_={
+            "losses": steps.c.losses + case((steps.c.status == "running", 1), else_=0),
+            "status": "running",
+            "task_id": bindparam("task"),
+            "started_at": bindparam("moment"),
+            "finished_at": None,
+        },
+    ).returning(steps.c.losses)
+
+
+_RUNNING = (
+    update(messages)
+    .where(messages.c.message_id == bindparam("message"))
+    .values(
+        status="running",
+        held_until=bindparam("until"),
+        activity_at=bindparam("moment"),
+        attempts=case(
+            (messages.c.attempts < bindparam("of_attempt"), bindparam("of_attempt")), else_=messages.c.attempts
+        ),
+    )
+)
+_END_STEP = (
+    update(steps)
+    .where(_OF_STEP)
+    .values(status=bindparam("outcome"), finished_at=bindparam("moment"),
+            # None as SQL NULL, as a literal None in values() would write it.
+            result=bindparam("outcome_result", type_=JSON(none_as_null=True)), error=bindparam("outcome_error"))
+)
+_OF_DISPATCH = and_(messages.c.message_id == bindparam("message"), messages.c.dispatch == bindparam("of_dispatch"))
+_STEP_ENDED = update(messages).where(_OF_DISPATCH).values(held_until=None, activity_at=bindparam("active_at"))
+_MESSAGE_ENDED = (
+    update(messages)
+    .where(_OF_DISPATCH)
+    .values(held_until=None, activity_at=bindparam("active_at"), status=bindparam("outcome"),
+            finished_at=bindparam("moment"), dead_letter_id=bindparam("letter"), error=bindparam("outcome_error"))
+)
 
 
 class Journal:
@@ -254,11 +317,7 @@ class Journal:
         record, dispatch, task_id = run.record, run.dispatch, run.task_id
         moment = now()
         with self.engine.begin() as connection:
-            current = connection.execute(
-                select(messages.c.status, messages.c.dispatch)
-                .where(messages.c.message_id == record.message_id)
-                .with_for_update()
-            ).one_or_none()
+            current = connection.execute(_CURRENT, {"message": record.message_id}).one_or_none()
             if current is None:
                 return StepStart("missing")
             if current.dispatch != dispatch or current.status in FINAL:
@@ -276,33 +335,10 @@ class Journal:
                 # The claim may have waited for the previous holder's commit: the step
                 # starts now, after that holder finished, and the journal says so.
                 moment = now()
-            started = insert_for(connection, steps).values(
-                message_id=record.message_id, dispatch=dispatch, step=run.step, attempt=run.attempt,
-                task_id=task_id, status="running", losses=0, started_at=moment,
-            )
-            # Started again while still "running": the worker that ran it died.
-            losses = connection.execute(
-                started.on_conflict_do_update(
-                    index_elements=[steps.c.message_id, steps.c.dispatch, steps.c.step, steps.c.attempt],
-                    set_={
-                        "losses": steps.c.losses + case((steps.c.status == "running", 1), else_=0),
-                        "status": "running",
-                        "task_id": task_id,
-                        "started_at": moment,
-                        "finished_at": None,
-                    },
-                ).returning(steps.c.losses)
-            ).scalar_one()
-            connection.execute(
-                update(messages)
-                .where(messages.c.message_id == record.message_id)
-                .values(
-                    status="running",
-                    held_until=moment + lease,
-                    activity_at=moment,
-                    attempts=case((messages.c.attempts < run.attempt, run.attempt), else_=messages.c.attempts),
-                )
-            )
+            step = {"message": record.message_id, "of_dispatch": dispatch, "of_step": run.step,
+                    "of_attempt": run.attempt, "task": task_id, "moment": moment}
+            losses = connection.execute(_start_step(connection), step).scalar_one()
+            connection.execute(_RUNNING, {**step, "until": moment + lease})
         return StepStart("run", losses=losses)
 
     def renew(self, run: StepAttempt, lease: timedelta) -> None:
@@ -339,30 +375,21 @@ class Journal:
         the ``reason``)."""
         record, moment = run.record, now()
         with self.engine.begin() as connection:
-            connection.execute(
-                update(steps)
-                .where(
-                    and_(
-                        steps.c.message_id == record.message_id,
-                        steps.c.dispatch == run.dispatch,
-                        steps.c.step == run.step,
-                        steps.c.attempt == run.attempt,
-                    )
-                )
-                .values(status=status, finished_at=moment, result=result,
-                        error=storable(error[:MAX_ERROR_CHARS]) if error else None)
-            )
+            connection.execute(_END_STEP, {
+                "message": record.message_id, "of_dispatch": run.dispatch, "of_step": run.step,
+                "of_attempt": run.attempt, "outcome": status, "moment": moment, "outcome_result": result,
+                "outcome_error": storable(error[:MAX_ERROR_CHARS]) if error else None,
+            })
             if record.object_key is not None:
                 ordering.release(connection, record.object_key, run.task_id)
-            values: dict[str, Any] = {"held_until": None, "activity_at": retry_at or moment}
-            if outcome is not None:
-                values.update(status=outcome, finished_at=moment, dead_letter_id=dead_letter_id,
-                              error=storable(reason[:MAX_ERROR_CHARS]) if reason else None)
-            connection.execute(
-                update(messages)
-                .where(and_(messages.c.message_id == record.message_id, messages.c.dispatch == run.dispatch))
-                .values(**values)
-            )
+            of_message = {"message": record.message_id, "of_dispatch": run.dispatch, "active_at": retry_at or moment}
+            if outcome is None:
+                connection.execute(_STEP_ENDED, of_message)
+            else:
+                connection.execute(_MESSAGE_ENDED, {
+                    **of_message, "outcome": outcome, "moment": moment, "letter": dead_letter_id,
+                    "outcome_error": storable(reason[:MAX_ERROR_CHARS]) if reason else None,
+                })
 
     def _supersede(self, connection, message_id: str, newer: str, moment: datetime) -> None:
         connection.execute(

@@ -13,6 +13,8 @@ A dataset the first step created has no datafiles or parameters but this message
 the later steps then create theirs without asking ICAT which exist (``create_new``).
 Should some exist after all (the step ran before, up to a worker's death), ICAT refuses
 the atomic ``createMany`` and the step takes the careful path of compare and update.
+Such a dataset is created with the file count and size of the message's datafiles, so
+that ``finalize``, counting them in ICAT, usually finds nothing to change.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def create_dataset(message: DatasetMessage, client: icat.Client) -> dict[str, An
         "created": created,
         "changed": changed,
         "ignored_fields": message.ignored_fields,
+        **({"file_totals": _message_totals(message)} if created else {}),
     }
 
 
@@ -109,7 +112,14 @@ def upsert_parameters(
 @step("datasets.finalize")
 def finalize(message: DatasetMessage, client: icat.Client, earlier: Earlier | None = None) -> dict[str, Any]:
     """The dataset's fileCount and fileSize are those of its datafiles in ICAT."""
-    return _finalize(client, _dataset(client, message, _known_id(earlier)), complete=None)
+    dataset_id = _known_id(earlier)
+    if dataset_id is not None:
+        totals = _file_totals(client, dataset_id)
+        if totals == _created_with(earlier):
+            # The totals it was created with: nothing to update, and no need to fetch it.
+            return {"dataset": message.dataset, "changed": [], **totals}
+        return _finalize(client, _dataset(client, message, dataset_id), complete=None, totals=totals)
+    return _finalize(client, _dataset(client, message, None), complete=None)
 
 
 @step("datafiles.add_datafiles")
@@ -176,7 +186,8 @@ def _upsert_dataset(
     dataset = _find_dataset(client, investigation, message.dataset)
     if dataset is None:
         dataset = new(
-            client, "Dataset", investigation=reference_to(client, investigation), name=message.dataset, **wanted
+            client, "Dataset", investigation=reference_to(client, investigation), name=message.dataset, **wanted,
+            **_message_totals(message),
         )
         # ICAT creates a new object's MANY children with it: one call, not a create and a search.
         dataset.datasetInstruments = [new(client, "DatasetInstrument", instrument=reference_to(client, instrument))]
@@ -216,6 +227,19 @@ def _created(earlier: Earlier | None) -> bool:
         isinstance(result, Mapping) and result.get("created") is True and "dataset_id" in result
         for result in (earlier or {}).values()
     )
+
+
+def _message_totals(message: DatasetMessage) -> dict[str, int]:
+    """The file count and size the message's datafiles add up to (ICAT's SUM skips nulls)."""
+    return {"fileCount": len(message.datafiles), "fileSize": sum(d.size or 0 for d in message.datafiles)}
+
+
+def _created_with(earlier: Earlier | None) -> dict[str, int] | None:
+    """The file totals an earlier step of this message created the dataset with."""
+    for result in (earlier or {}).values():
+        if isinstance(result, Mapping) and result.get("created") is True and isinstance(result.get("file_totals"), Mapping):
+            return dict(result["file_totals"])
+    return None
 
 
 def _known_id(earlier: Earlier | None) -> int | None:
@@ -361,10 +385,12 @@ def _datafile_attributes(datafile: Datafile, formats: dict[str, Any]) -> dict[st
     return {attr: value for attr, value in attributes.items() if value is not None}
 
 
-def _finalize(client: icat.Client, dataset: Any, complete: bool | None) -> dict[str, Any]:
+def _finalize(
+    client: icat.Client, dataset: Any, complete: bool | None, totals: dict[str, int] | None = None
+) -> dict[str, Any]:
     # The dataset's lock (journal.ordering) keeps other messages of this dataset from
     # adding files while it counts.
-    wanted: dict[str, Any] = _file_totals(client, dataset.id)
+    wanted: dict[str, Any] = totals if totals is not None else _file_totals(client, dataset.id)
     if complete is not None:
         wanted["complete"] = complete
     changed = update_changed(dataset, wanted)

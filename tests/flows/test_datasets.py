@@ -154,6 +154,30 @@ def test_a_new_dataset_skips_the_searches_and_a_step_run_again_converges(client,
     again = datasets.upsert_parameters(message, client=client, earlier=earlier)
     assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, 2)
     assert snapshot(checker, proposal) == before
+    assert datasets.finalize(message, client=client, earlier=earlier) == {
+        "dataset": "sample1_0001", "changed": [], "fileCount": 3, "fileSize": 3003}
+
+
+def test_files_added_between_a_new_datasets_steps_are_counted(client, checker, uid):
+    """A new dataset is created with its message's file totals; a datafile-ingestion of it
+    that runs between that message's steps (each step takes the dataset's lock, not the
+    whole chain) adds files, and the dataset message's finalize counts them all."""
+    proposal = f"B{uid}"
+    make_proposal(client, proposal)
+    message = DatasetMessage.model_validate(dataset_message(proposal))
+    earlier = {}
+    for step in DATASET_STEPS[:3]:
+        extra = {"earlier": dict(earlier)} if step.wants_earlier else {}
+        earlier[step.name] = step(message, client=client, **extra)
+    # Its files, not yet its own finalize: the dataset still has the totals it was created with.
+    datasets.add_datafiles(DatafileMessage.model_validate({
+        "instrument": "ID01", "proposal": proposal, "dataset": "sample1_0001",
+        "datafiles": [datafile("late/scan_0009.h5", size=9)],
+    }), client=client)
+    final = datasets.finalize(message, client=client, earlier=earlier)
+    assert (final["fileCount"], final["fileSize"]) == (4, 3012)
+    ds = dataset(checker, proposal)
+    assert (ds.fileCount, ds.fileSize) == (4, 3012)
 
 
 def test_xml_twin_gives_the_same_state_as_json(client, checker, uid):
