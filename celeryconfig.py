@@ -35,7 +35,9 @@ task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = _settings.worker_prefetch_multiplier
 
-# The dashboard: Flower sees every task from sent to done.
+# The dashboard: Flower sees every task from sent to done. The worker sends its events
+# without waiting for the broker's confirm of each (see pacer_celery/worker/consumer.py).
+worker_consumer = "pacer_celery.worker.consumer:Consumer"
 worker_send_task_events = True
 task_send_sent_event = True
 task_track_started = True

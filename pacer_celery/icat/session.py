@@ -19,7 +19,7 @@ import icat.exception as icat_exc
 from suds.transport import TransportError
 
 from pacer_celery.errors import ConfigurationError, LoginRefused
-from pacer_celery.icat import schema_cache, soap_text
+from pacer_celery.icat import schema_lookup, soap_text
 from pacer_celery.icat.errors import classify
 from pacer_celery.icat.transport import KeepAliveTransport
 from pacer_celery.settings import Settings, get_settings
@@ -98,10 +98,11 @@ def _refresh(current: icat.Client) -> None:
 def _login(settings: Settings) -> icat.Client:
     if not settings.icat_server_url:
         raise ConfigurationError("ICAT_SERVER_URL is not set")
-    # Text such as "R&amp;D" or "a\r\nb" must reach ICAT as the message had it: every
-    # client PACER makes is made here.
+    # Text such as "R&amp;D" or "a\r\nb" must reach ICAT as the message had it, and
+    # fast: every client PACER makes is made here.
     soap_text.install()
-    schema_cache.install()
+    # Datasets of thousands of files: suds' per-element schema lookups would dominate.
+    schema_lookup.install()
     new = icat.Client(service_url(settings.icat_server_url), checkCert=settings.icat_check_cert)
     new.set_options(transport=KeepAliveTransport(new.sslContext))
     _login_into(new, settings)

@@ -108,6 +108,8 @@ def sync_team(
     return {
         "added": [f"{name} as {role}" for name, role in sorted(wanted - present)],
         "removed": sorted(f"{r.user.name} as {r.role}" for r in extra),
+        # For sync_access: the team's users need not be looked up twice.
+        "user_ids": {name: user.id for name, user in users.items()},
     }
 
 
@@ -118,12 +120,18 @@ def sync_access(
     """The visit's Grouping, linked to it as participant, has exactly the team as members
     (nobody, once the proposal is cancelled)."""
     investigation = _investigation(client, message, earlier)
+    users = _team_users(client, message, earlier) if message.status == "scheduled" else {}
+    if _created(earlier):
+        # A new visit's grouping, its link and its members: one create.
+        grouping = new(client, "Grouping", name=message.grouping_name)
+        grouping.investigationGroups = [new(client, "InvestigationGroup", investigation=investigation, role=PARTICIPANT)]
+        grouping.userGroups = [new(client, "UserGroup", user=reference_to(client, user)) for user in users.values()]
+        if create_new(client, [grouping]):
+            return {"grouping": message.grouping_name, "added": sorted(users), "removed": []}
     grouping = _ensure(client, "Grouping", {"name": message.grouping_name})
     link = {"investigation": investigation, "grouping": reference_to(client, grouping), "role": PARTICIPANT}
-    if not (_created(earlier) and create_new(client, [new(client, "InvestigationGroup", **link)])):
-        where = {"investigation.id": investigation.id, "grouping.id": grouping.id, "role": PARTICIPANT}
-        _ensure(client, "InvestigationGroup", where, **link)
-    users = ensure_users(client, message) if message.status == "scheduled" else {}
+    where = {"investigation.id": investigation.id, "grouping.id": grouping.id, "role": PARTICIPANT}
+    _ensure(client, "InvestigationGroup", where, **link)
     rows = search(client, "UserGroup", where={"grouping.id": grouping.id}, includes=["user"])
     present = {row.user.name for row in rows}
     extra = [row for row in rows if row.user.name not in users]
@@ -171,6 +179,16 @@ def ensure_users(client: icat.Client, message: ProposalMessage) -> dict[str, Any
             user.id = user_id
             users[user.name] = user
     return users
+
+
+def _team_users(client: icat.Client, message: ProposalMessage, earlier: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The team's Users by name: as sync_team found or made them, else ``ensure_users``."""
+    known = ((earlier or {}).get("proposals.sync_team") or {}).get("user_ids")
+    names = {icat_user_name(member.username) for member in message.team}
+    if isinstance(known, Mapping) and names <= known.keys():
+        make = BeanMaker(client, "User")
+        return {name: make(id=known[name], name=name) for name in sorted(names)}
+    return ensure_users(client, message)
 
 
 def _created(earlier: Mapping[str, Any] | None) -> bool:

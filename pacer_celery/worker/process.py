@@ -1,5 +1,5 @@
-"""What a worker does when it starts: the suds speed-up, the journal's schema, and an
-ICAT login that says loudly when ICAT refuses it.
+"""What a worker does when it starts: the journal's schema, and an ICAT login that says
+loudly when ICAT refuses it.
 
 Connected to Celery's worker signals; ``celery -A pacer_celery worker`` imports this
 module through the app's ``include``.
@@ -13,7 +13,7 @@ from celery.app import trace
 from celery.signals import worker_init, worker_process_init
 
 from pacer_celery.errors import ConfigurationError, LoginRefused, TransientError
-from pacer_celery.icat import schema_lookup, session
+from pacer_celery.icat import session
 from pacer_celery.journal import journal
 
 logger = logging.getLogger("pacer_celery.worker")
@@ -27,8 +27,6 @@ trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_v
 @worker_init.connect
 def _prepare_worker(**_: object) -> None:
     """In the main process, before any pool process exists (they inherit all of it)."""
-    # Datasets of thousands of files: suds' per-element schema lookups would dominate.
-    schema_lookup.install()
     # Brings the journal's schema up to date once, not in every pool process at once.
     journal()
     _log_in("worker start")
