@@ -113,13 +113,15 @@ def upsert_parameters(
 def finalize(message: DatasetMessage, client: icat.Client, earlier: Earlier | None = None) -> dict[str, Any]:
     """The dataset's fileCount and fileSize are those of its datafiles in ICAT."""
     dataset_id = _known_id(earlier)
-    if dataset_id is not None:
-        totals = _file_totals(client, dataset_id)
-        if totals == _created_with(earlier):
-            # The totals it was created with: nothing to update, and no need to fetch it.
-            return {"dataset": message.dataset, "changed": [], **totals}
-        return _finalize(client, _dataset(client, message, dataset_id), complete=None, totals=totals)
-    return _finalize(client, _dataset(client, message, None), complete=None)
+    created_with = _created_with(earlier)
+    if dataset_id is not None and created_with is not None:
+        # Created by this message with its files' totals. The same number of files in it
+        # now means they are exactly this message's, with the sizes it gave them: PACER
+        # never deletes a file, and a datafile-ingestion that changed a size runs its own
+        # finalize after. So one COUNT, and neither the sum nor the dataset to fetch.
+        if _file_count(client, dataset_id) == created_with["fileCount"]:
+            return {"dataset": message.dataset, "changed": [], **created_with}
+    return _finalize(client, _dataset(client, message, dataset_id), complete=None)
 
 
 @step("datafiles.add_datafiles")
@@ -385,12 +387,10 @@ def _datafile_attributes(datafile: Datafile, formats: dict[str, Any]) -> dict[st
     return {attr: value for attr, value in attributes.items() if value is not None}
 
 
-def _finalize(
-    client: icat.Client, dataset: Any, complete: bool | None, totals: dict[str, int] | None = None
-) -> dict[str, Any]:
+def _finalize(client: icat.Client, dataset: Any, complete: bool | None) -> dict[str, Any]:
     # The dataset's lock (journal.ordering) keeps other messages of this dataset from
     # adding files while it counts.
-    wanted: dict[str, Any] = totals if totals is not None else _file_totals(client, dataset.id)
+    wanted: dict[str, Any] = _file_totals(client, dataset.id)
     if complete is not None:
         wanted["complete"] = complete
     changed = update_changed(dataset, wanted)
@@ -399,9 +399,13 @@ def _finalize(
 
 def _file_totals(client: icat.Client, dataset_id: int) -> dict[str, int]:
     where = {"dataset.id": dataset_id}
-    (count,) = client.search(query(client, "Datafile", aggregate="COUNT", where=where))
     (size,) = client.search(query(client, "Datafile", attribute="fileSize", aggregate="SUM", where=where))
-    return {"fileCount": int(count), "fileSize": int(size or 0)}
+    return {"fileCount": _file_count(client, dataset_id), "fileSize": int(size or 0)}
+
+
+def _file_count(client: icat.Client, dataset_id: int) -> int:
+    (count,) = client.search(query(client, "Datafile", aggregate="COUNT", where={"dataset.id": dataset_id}))
+    return int(count)
 
 
 def _contains(investigation: Any, moment: datetime) -> bool:
