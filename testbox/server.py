@@ -1,4 +1,4 @@
-"""The HTTP side of one testbox ICAT: the SOAP endpoint, its WSDL and a test hook.
+"""The HTTP side of one testbox ICAT: the SOAP endpoint, its WSDL and test hooks.
 
 Routes:
 
@@ -13,6 +13,10 @@ Routes:
   "name", "password"}, ...]}`` adds login accounts to the running ICAT (answers 204; 400
   for a malformed body, 403 unless the session is a root user's), so tests can create the
   users their data names, e.g. ``uos/jdoe``, after the server started.
+- ``GET  /testbox/requests`` — JSON ``{"search": n, "create": n, ...}``: how many SOAP
+  requests of each operation this server has handled since it started (faults included;
+  every operation is listed, zero if never called), so benchmarks can count the ICAT calls
+  of a client by the difference of two readings. Read-only counts, no credential needed.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ SERVICE_PATH = "/ICATService/ICAT"
 MAX_REQUEST_BYTES = 256 * 1024 * 1024
 _EXPIRE = re.compile(r"^/testbox/sessions/([^/]+)/expire$")
 _ACCOUNTS = "/testbox/accounts"
+_REQUESTS = "/testbox/requests"
 MAX_HOOK_BYTES = 256 * 1024
 _SCHEMA = wsdl.schema().encode("utf-8")
 
@@ -66,7 +71,10 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         url = urlsplit(self.path)
         query = parse_qs(url.query, keep_blank_values=True)
-        if url.path != SERVICE_PATH:
+        if url.path == _REQUESTS:
+            counts = json.dumps(self.server.requests.snapshot()).encode()
+            self._reply(HTTPStatus.OK, counts, "application/json")
+        elif url.path != SERVICE_PATH:
             self._reply(HTTPStatus.NOT_FOUND, b"Not found\n", "text/plain")
         elif "wsdl" in query or "WSDL" in query:
             host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
@@ -92,7 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         path = urlsplit(self.path).path
         if path == SERVICE_PATH:
-            status, answer = soap.handle(self.server.service, body)
+            status, answer = soap.handle(self.server.service, body, self.server.requests)
             self._reply(status, answer)
         elif (m := _EXPIRE.match(path)) is not None:
             try:
@@ -136,6 +144,8 @@ class IcatHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, service: IcatService, host: str = "127.0.0.1", port: int = 0) -> None:
         self.service = service
+        #: What ``GET /testbox/requests`` answers.
+        self.requests = soap.RequestCounts()
         self._thread: threading.Thread | None = None
         super().__init__((host, port), _Handler)
 

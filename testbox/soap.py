@@ -19,6 +19,9 @@ network, no huge trees). What suds sends and how it is read:
 Answers put ``xsi:type`` on every value whose declared type is ``anyType`` or an entity,
 ``xsi:nil`` for nulls, and dates in UTC with ``Z``. Faults are HTTP 500 with ICAT's
 ``IcatException{message, offset, type}`` detail.
+
+``RequestCounts`` counts the requests of each operation handled (the server's
+``/testbox/requests`` hook), so that benchmarks can count the ICAT calls a client makes.
 """
 
 from __future__ import annotations
@@ -487,13 +490,35 @@ def _operation(body: bytes) -> etree._Element:
     return _children(soap_body)[0]
 
 
-def handle(service: IcatService, body: bytes) -> tuple[int, bytes]:
-    """Answer one SOAP request: (HTTP status, response envelope)."""
+class RequestCounts:
+    """How many requests of each SOAP operation were handled, faults included: a call
+    ICAT refused cost a round trip all the same. Requests that name no operation (an
+    unreadable envelope, an unknown operation) are not counted, so the keys stay ICAT's
+    operation names whatever clients send."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(sorted(_HANDLERS), 0)
+
+    def add(self, operation: str) -> None:
+        with self._lock:
+            self._counts[operation] += 1
+
+    def snapshot(self) -> dict[str, int]:
+        """Every operation's count so far (zero for those never called)."""
+        with self._lock:
+            return dict(self._counts)
+
+
+def handle(service: IcatService, body: bytes, counts: RequestCounts | None = None) -> tuple[int, bytes]:
+    """Answer one SOAP request: (HTTP status, response envelope); count it in ``counts``."""
     try:
         request = _operation(body)
         name = _local(request.tag)
         if etree.QName(request.tag).namespace != NAMESPACE or name not in _HANDLERS:
             raise SoapFault(f"Cannot find dispatch method for {{{etree.QName(request.tag).namespace}}}{name}")
+        if counts is not None:
+            counts.add(name)
         call, add_result = _HANDLERS[name]
         result = call(service, request)
         envelope, soap_body = _envelope()
