@@ -20,6 +20,7 @@ from icat.exception import ICATPrivilegesError
 from pydantic import ValidationError
 
 from pacer_celery.icat.session import service_url
+from pacer_celery.journal import journal
 from pacer_celery.models.reference import ReferenceData
 from pacer_celery.settings import get_settings
 from pacer_celery.tasks.reference import load_reference, read_reference_file
@@ -99,10 +100,10 @@ def landed(broker, checker, proposal: str, team_size: int = 2) -> None:
     """Publish the visit and one dataset of three files; wait until both are in ICAT."""
     send(broker, proposal_message(proposal), routing_key=PROPOSALS)
     wait_for(lambda: len(members(checker, proposal)) == team_size, what="the team's grouping")
-    send(broker, dataset_message(proposal), routing_key=DATASETS)
-    wait_for(lambda: checker.search(f"SELECT ds.fileCount FROM Dataset ds JOIN ds.investigation i "
-                                    f"WHERE i.name = '{proposal}' AND ds.complete = TRUE") == [3],
-             what="the dataset with its files")
+    dataset = send(broker, dataset_message(proposal), routing_key=DATASETS)
+    # Done in the journal: all its steps ran (a new dataset shows its file count from the
+    # moment it is created, before its files and parameters are in).
+    wait_for(lambda: getattr(journal().load(dataset), "status", None) == "done", what="the dataset with its files")
 
 
 def test_team_members_find_their_visit_and_nobody_else_does(broker, checker, people, uid):

@@ -98,12 +98,12 @@ def test_legacy_xml_dataset(broker, checker, uid):
       <datafile><name>scan_0001.h5</name><size>1048576</size><format>HDF5</format></datafile>
     </dataset>"""
     send(broker, xml, routing_key=DATASETS, content_type="application/xml")
-    wait_for(lambda: dataset_counts(checker, proposal) == (1, 1048576, True), what="the XML dataset")
-    (value,) = checker.search(
-        f"SELECT p.numericValue FROM DatasetParameter p JOIN p.dataset ds JOIN ds.investigation i "
-        f"WHERE i.name = '{proposal}'"
-    )
+    # A new dataset shows its file totals from its creation: its parameter comes two steps later.
+    (value,) = wait_for(found(checker, f"SELECT p.numericValue FROM DatasetParameter p JOIN p.dataset ds "
+                                       f"JOIN ds.investigation i WHERE i.name = '{proposal}'"),
+                        what="the XML dataset's parameter")
     assert value == 8.5
+    assert dataset_counts(checker, proposal) == (1, 1048576, True)
 
 
 def test_dataset_waits_for_its_proposal(broker, checker, uid):
