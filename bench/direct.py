@@ -20,8 +20,8 @@ python-icat, written straight:
 
 It reuses what makes PACER's ICAT code fast or exact, so that the comparison measures
 the pipeline, not the ICAT code: BeanMaker (new beans without suds' schema walk), the
-query helpers (quoted values), the parameter value rules, the change comparison, and
-the two suds patches PACER's workers install.
+query helpers (quoted values), the parameter value rules, the change comparison, the
+two suds patches and the kept-alive HTTP transport of PACER's ICAT client.
 
 Broker: one durable queue, ``bench.direct``, bound to PACER's exchange with the routing
 keys PACER's producer uses for the two types. A message is acked once its ICAT writes
@@ -76,6 +76,7 @@ from pacer_celery.icat.changes import update_changed  # noqa: E402
 from pacer_celery.icat.parameters import value_columns  # noqa: E402
 from pacer_celery.icat.query import query, search, search_in, search_one  # noqa: E402
 from pacer_celery.icat.session import service_url  # noqa: E402
+from pacer_celery.icat.transport import KeepAliveTransport  # noqa: E402
 from pacer_celery.models.base import PacerModel  # noqa: E402
 from pacer_celery.models.datasets import Datafile, DatasetMessage, Parameter  # noqa: E402
 from pacer_celery.models.proposals import ProposalMessage  # noqa: E402
@@ -330,10 +331,12 @@ class IcatWriter:
         if not (settings.icat_server_url and settings.icat_auth_username and settings.icat_auth_password):
             raise SystemExit("ICAT_SERVER_URL, ICAT_AUTH_USERNAME and ICAT_AUTH_PASSWORD must be set")
         self.settings = settings
-        # PACER's workers send text exactly and remember suds' schema lookups; so does this.
+        # PACER's ICAT client sends text exactly, remembers suds' schema lookups and keeps
+        # its HTTP connection open; so does this one (pacer_celery/icat/session.py).
         soap_text.install()
         schema_lookup.install()
         self.client = icat.Client(service_url(settings.icat_server_url), checkCert=settings.icat_check_cert)
+        self.client.set_options(transport=KeepAliveTransport(self.client.sslContext))
         self.login()
         self.reference = Reference.load(self.client, settings.icat_facility)
         self._makers: dict[str, BeanMaker] = {}
