@@ -225,10 +225,7 @@ def _visits(client: icat.Client, message: DatasetRef) -> list[Any]:
 
 def _created(earlier: Earlier | None) -> bool:
     """Whether an earlier step of this message created its dataset."""
-    return any(
-        isinstance(result, Mapping) and result.get("created") is True and "dataset_id" in result
-        for result in (earlier or {}).values()
-    )
+    return _created_with(earlier) is not None
 
 
 def _message_totals(message: DatasetMessage) -> dict[str, int]:

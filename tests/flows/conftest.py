@@ -179,3 +179,12 @@ def datafile(name: str, size: int = 1048576, **fields: Any) -> dict[str, Any]:
         "modified": "2026-12-01T10:19:58+01:00",
         **fields,
     }
+
+
+def run_as_chain(steps, message, client) -> dict[str, Any]:
+    """Steps called as the worker runtime calls them: each gets the earlier steps' results."""
+    earlier: dict[str, Any] = {}
+    for step in steps:
+        extra = {"earlier": dict(earlier)} if step.wants_earlier else {}
+        earlier[step.name] = step(message, client=client, **extra)
+    return earlier

@@ -12,7 +12,7 @@ from pacer_celery.errors import InvalidMessage, PermanentError, TransientError
 from pacer_celery.models.datasets import DatafileMessage, DatasetMessage
 from pacer_celery.models.proposals import ProposalMessage
 from pacer_celery.tasks import datasets, proposals
-from tests.flows.conftest import dataset_message, datafile, proposal_message
+from tests.flows.conftest import dataset_message, datafile, proposal_message, run_as_chain
 
 DATASET_STEPS = (
     datasets.create_dataset,
@@ -31,15 +31,6 @@ def make_proposal(client, proposal, **fields):
 def ingest(client, document):
     message = DatasetMessage.model_validate(document)
     return [step(message, client=client) for step in DATASET_STEPS]
-
-
-def ingest_as_chain(client, message):
-    """The steps as the worker runtime calls them: each gets the earlier steps' results."""
-    earlier = {}
-    for step in DATASET_STEPS:
-        extra = {"earlier": dict(earlier)} if step.wants_earlier else {}
-        earlier[step.name] = step(message, client=client, **extra)
-    return earlier
 
 
 def add_files(client, document):
@@ -139,7 +130,7 @@ def test_a_new_dataset_skips_the_searches_and_a_step_run_again_converges(client,
     proposal = f"N{uid}"
     make_proposal(client, proposal)
     message = DatasetMessage.model_validate(dataset_message(proposal))
-    results = ingest_as_chain(client, message)
+    results = run_as_chain(DATASET_STEPS, message, client)
     assert results["datasets.create_dataset"]["created"] is True
     assert results["datasets.register_datafiles"] == {"created": 3, "updated": 0, "unchanged": 0}
     assert results["datasets.upsert_parameters"]["created"] == 2
@@ -165,10 +156,7 @@ def test_files_added_between_a_new_datasets_steps_are_counted(client, checker, u
     proposal = f"B{uid}"
     make_proposal(client, proposal)
     message = DatasetMessage.model_validate(dataset_message(proposal))
-    earlier = {}
-    for step in DATASET_STEPS[:3]:
-        extra = {"earlier": dict(earlier)} if step.wants_earlier else {}
-        earlier[step.name] = step(message, client=client, **extra)
+    earlier = run_as_chain(DATASET_STEPS[:3], message, client)
     # Its files, not yet its own finalize: the dataset still has the totals it was created with.
     datasets.add_datafiles(DatafileMessage.model_validate({
         "instrument": "ID01", "proposal": proposal, "dataset": "sample1_0001",

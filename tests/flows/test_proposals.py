@@ -11,7 +11,7 @@ from pacer_celery.models.proposals import ProposalMessage
 from pacer_celery.models.users import UserMessage
 from pacer_celery.tasks import proposals
 from pacer_celery.tasks.users import update_user
-from tests.flows.conftest import proposal_message, user_message
+from tests.flows.conftest import proposal_message, run_as_chain, user_message
 
 STEPS = (
     proposals.upsert_investigation,
@@ -24,15 +24,6 @@ STEPS = (
 def apply(client, document):
     message = ProposalMessage.model_validate(document)
     return [step(message, client=client) for step in STEPS]
-
-
-def apply_as_chain(client, message):
-    """The steps as the worker runtime calls them: each gets the earlier steps' results."""
-    earlier = {}
-    for step in STEPS:
-        extra = {"earlier": dict(earlier)} if step.wants_earlier else {}
-        earlier[step.name] = step(message, client=client, **extra)
-    return earlier
 
 
 def investigation(checker, proposal, visit="1"):
@@ -111,7 +102,7 @@ def test_applying_twice_leaves_the_same_state(client, checker, uid):
 def test_a_new_investigation_skips_the_searches_and_a_step_run_again_converges(client, checker, uid):
     proposal = f"N{uid}"
     message = ProposalMessage.model_validate(proposal_message(proposal))
-    results = apply_as_chain(client, message)
+    results = run_as_chain(STEPS, message, client)
     assert results["proposals.upsert_investigation"]["created"] is True
     assert results["proposals.sync_instruments"] == {"added": ["ID01"], "removed": []}
     first = state(checker, proposal)

@@ -236,13 +236,13 @@ def test_a_running_step_keeps_its_object_past_its_first_lease(journal):
     another task cannot take the object while the step runs, and can once it ended."""
     from pacer_celery.worker.runtime import Leases
 
-    lease = timedelta(seconds=0.3)
+    lease = timedelta(seconds=1.0)
     message, rival = arrival(), arrival()
     journal.record_arrivals([message, rival])
     attempt = run_of(journal, message.message_id, "t1")
     assert journal.begin_step(attempt, lease, supersedable=True).verdict == "run"
     with Leases().held(journal, attempt, lease):
-        time.sleep(1.0)  # more than three leases
+        time.sleep(3.5)  # more than three leases
         assert journal.begin_step(run_of(journal, rival.message_id, "t2"), lease, supersedable=True).verdict == "busy"
-    time.sleep(0.5)  # its last renewal runs out
+    time.sleep(1.5)  # its last renewal runs out
     assert journal.begin_step(run_of(journal, rival.message_id, "t2"), lease, supersedable=True).verdict != "busy"
