@@ -7,9 +7,11 @@ exactly the journal calls PACER makes for it when nothing goes wrong:
 
 - the bridge's: the arrival (body included: the claim check), in batches of
   ``dispatch.BATCH_SIZE``, then "dispatched" once the chain's publish is confirmed;
-- the worker's, for each of the four links: the record read (once: the runtime caches
-  it), the step's start (the ordering lock and version check) and its end, the last one
-  with the message's fate.
+- the worker's, for the four links: the record read (once: the runtime caches it), the
+  first step's start (the ordering lock and version check), then, as a worker running
+  the next links in the same task does (``PACER_INLINE_LINKS``), each step's end and the
+  next one's start in one hand-over, and the last step's end with the message's fate;
+  and, as a worker publishing every link does, a start and an end per link.
 
 Prints wall time and this process's CPU per message for each side. Set beside the worker's
 CPU per dataset message from bench/pipeline.py, it is the worker's cost with the journal
@@ -71,10 +73,13 @@ def measure(label: str, url: str, count: int) -> None:
         for i in range(count)
     ]
     bridge = timed(lambda: bridge_side(journal, arrivals))
-    worker = timed(lambda: worker_side(journal, arrivals))
+    inline = timed(lambda: worker_side(journal, arrivals[: count // 2], inline=True))
+    published = timed(lambda: worker_side(journal, arrivals[count // 2:], inline=False))
+    half = count // 2
     print(f"{label:10}: bridge {1000 * bridge[0] / count:5.2f} ms wall, {1000 * bridge[1] / count:5.2f} ms CPU; "
-          f"worker (4 links) {1000 * worker[0] / count:5.2f} ms wall, {1000 * worker[1] / count:5.2f} ms CPU "
-          f"per dataset message", flush=True)
+          f"worker (4 links) inline {1000 * inline[0] / half:5.2f} ms wall, {1000 * inline[1] / half:5.2f} ms CPU, "
+          f"published {1000 * published[0] / half:5.2f} ms wall, {1000 * published[1] / half:5.2f} ms CPU "
+          f"per dataset message; inline ÷ published CPU {inline[1] / published[1]:.2f}", flush=True)
 
 
 def bridge_side(journal: Journal, arrivals: list[Arrival]) -> None:
@@ -84,16 +89,24 @@ def bridge_side(journal: Journal, arrivals: list[Arrival]) -> None:
         journal.mark_dispatched([a.message_id for a in batch])
 
 
-def worker_side(journal: Journal, arrivals: list[Arrival]) -> None:
+def worker_side(journal: Journal, arrivals: list[Arrival], *, inline: bool) -> None:
     for arrival in arrivals:
         record = journal.load(arrival.message_id)
-        for position, step in enumerate(STEPS):
-            attempt = StepAttempt(record, record.dispatch, step, 1, str(uuid.uuid4()))
-            start = journal.begin_step(attempt, LEASE, supersedable=True)
+        holder = str(uuid.uuid4())
+        attempts = [StepAttempt(record, record.dispatch, step, 1, str(uuid.uuid4()), holder=holder if inline else None)
+                    for step in STEPS]
+        start = journal.begin_step(attempts[0], LEASE, supersedable=True)
+        for position, attempt in enumerate(attempts):
             if start.verdict != "run":
-                raise SystemExit(f"{arrival.message_id} {step}: the journal said {start.verdict}")
-            last = position == len(STEPS) - 1
-            journal.end_step(attempt, status="ok", result={"step": step}, outcome="done" if last else None)
+                raise SystemExit(f"{arrival.message_id} {attempt.step}: the journal said {start.verdict}")
+            result = {"step": attempt.step}
+            if position == len(attempts) - 1:
+                journal.end_step(attempt, status="ok", result=result, outcome="done")
+            elif inline:
+                start = journal.hand_over(attempt, result, attempts[position + 1], LEASE)
+            else:
+                journal.end_step(attempt, status="ok", result=result)
+                start = journal.begin_step(attempts[position + 1], LEASE, supersedable=True)
 
 
 def timed(work) -> tuple[float, float]:

@@ -75,6 +75,8 @@ from tests.support.processes import Service  # noqa: E402
 #: Production-like patience, as bench/pipeline.py has it: nothing is broken here, so
 #: nothing should be swept or leased away.
 TUNING = Tuning(step_lease_seconds=120, stalled_after_seconds=600, sweep_interval_seconds=30)
+#: PACER's own settings for its stacks (--links).
+PACER_ENV: dict[str, str] = {}
 DIRECT = Path(__file__).with_name("direct.py")
 LATENCY_RATE = 10.0
 #: The probe's messages, one at a time: a proposal-update, the first dataset-ingestion
@@ -217,7 +219,7 @@ def fresh_stack(**kwargs: Any) -> Iterator[Stack]:
 
 
 def pacer_throughput(kind: str, size: int, concurrency: int, *, dump: bool = True) -> Run:
-    with fresh_stack(bridges=1, workers=1, concurrency=concurrency) as stack:
+    with fresh_stack(bridges=1, workers=1, concurrency=concurrency, **PACER_ENV) as stack:
         (bridge,), (worker,) = stack.bridges, stack.workers
         # Started once by the stack, so that the bridge has declared its queues.
         bridge.stop()
@@ -342,7 +344,7 @@ class Steady:
 
 
 def pacer_steady(batch: Batch, concurrency: int) -> Steady:
-    with fresh_stack(bridges=1, workers=1, concurrency=concurrency) as stack:
+    with fresh_stack(bridges=1, workers=1, concurrency=concurrency, **PACER_ENV) as stack:
         sent = publish_steadily(stack, batch, LATENCY_RATE)
         ids = list(sent)
         settle(stack, ids)
@@ -491,7 +493,11 @@ def main() -> None:
                         help=f"how long the latency runs publish at {LATENCY_RATE:g} msg/s (default 60)")
     parser.add_argument("--skip-latency", action="store_true", help="no latency runs")
     parser.add_argument("--skip-scaling", action="store_true", help="no -c 1 run")
+    parser.add_argument("--links", choices=("inline", "published"), default="inline",
+                        help="PACER's workers run a chain's next link in the same task (PACER_INLINE_LINKS, "
+                             "the default) or publish every link as a task message of its own")
     args = parser.parse_args()
+    PACER_ENV["PACER_INLINE_LINKS"] = "true" if args.links == "inline" else "false"
     kinds = ("dataset", "proposal") if args.mix == "both" else (args.mix,)
 
     runs: list[Run] = []

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # Celery
     result_backend: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     worker_prefetch_multiplier: int = Field(default=1, ge=1, le=1000)
+    #: A worker runs a chain's next link in the same task when it has its step, instead
+    #: of publishing it and waiting for it to come back (see worker.runtime).
+    inline_links: bool = True
     bridge_prefetch: int = Field(default=100, ge=1, le=10000)
     #: Comma-separated modules that register a facility's own bridges when imported.
     bridge_modules: str = ""

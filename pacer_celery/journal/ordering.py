@@ -73,6 +73,7 @@ _RECORD_VERSION = (
 _OF_HOLDER = and_(objects.c.object_key == bindparam("key"), objects.c.holder == bindparam("taker"))
 _RENEW = update(objects).where(_OF_HOLDER).values(lease_until=bindparam("until"))
 _RELEASE = update(objects).where(_OF_HOLDER).values(holder=None, lease_until=None)
+_PASS_ON = update(objects).where(_OF_HOLDER).values(holder=bindparam("heir"), lease_until=bindparam("until"))
 
 
 def claim(
@@ -114,3 +115,9 @@ def renew(connection: Connection, key: str, holder: str, lease_until: datetime) 
 
 def release(connection: Connection, key: str, holder: str) -> None:
     connection.execute(_RELEASE, {"key": key, "taker": holder})
+
+
+def pass_on(connection: Connection, key: str, holder: str, heir: str, lease_until: datetime) -> bool:
+    """Hand the lock from ``holder`` to ``heir``, the same message's next step; False
+    when ``holder`` no longer has it."""
+    return connection.execute(_PASS_ON, {"key": key, "taker": holder, "heir": heir, "until": lease_until}).rowcount == 1

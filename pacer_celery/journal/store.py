@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Engine, and_, bindparam, case, delete, func, or_, select, update
+from sqlalchemy import JSON, Engine, and_, bindparam, case, delete, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from pacer_celery.journal import migrate, ordering
@@ -78,17 +78,28 @@ class Record:
 
 @dataclass(frozen=True)
 class StepAttempt:
-    """One attempt at one step of one dispatch of a message, by one task."""
+    """One attempt at one step of one dispatch of a message, by one task.
+
+    ``holder``: the task message whose delivery the step runs under, when it is not the
+    step's own (a link run straight after the one before it, in that one's task). The
+    object's lock is held in its name: that message, redelivered after its worker died,
+    takes the lock back at once instead of waiting out the lease.
+    """
 
     record: Record
     dispatch: int
     step: str
     attempt: int
     task_id: str
+    holder: str | None = None
 
     @property
     def message_id(self) -> str:
         return self.record.message_id
+
+    @property
+    def lock_holder(self) -> str:
+        return self.holder or self.task_id
 
 
 @dataclass(frozen=True)
@@ -98,27 +109,41 @@ class StepStart:
     ``run``: go on. ``stale``: the link belongs to an earlier dispatch, or the message
     already met its fate: drop it. ``missing``: no such message in the journal.
     ``busy``: another task holds the object. ``superseded``: a newer message for the
-    object exists; the message is now recorded so. ``losses``: how many times a worker
-    died running this attempt.
+    object exists; the message is now recorded so. ``done``: the step already ended well
+    in this dispatch (its task message came back after its worker died later on), with
+    its ``result``: it need not run again. ``losses``: how many times a worker died
+    running this attempt.
     """
 
     verdict: str
     losses: int = 0
     superseded_by: str | None = None
     holder: str | None = None
+    result: Any = None
 
 
 # The statements every step runs, built once (see ``sql.once_per_dialect``).
-_CURRENT = (
-    select(messages.c.status, messages.c.dispatch)
-    .where(messages.c.message_id == bindparam("message"))
-    .with_for_update()
-)
 _OF_STEP = and_(
     steps.c.message_id == bindparam("message"),
     steps.c.dispatch == bindparam("of_dispatch"),
     steps.c.step == bindparam("of_step"),
     steps.c.attempt == bindparam("of_attempt"),
+)
+_ENDED_WELL = and_(
+    steps.c.message_id == messages.c.message_id,
+    steps.c.dispatch == bindparam("of_dispatch"),
+    steps.c.step == bindparam("of_step"),
+    steps.c.status == "ok",
+)
+_CURRENT = (
+    select(
+        messages.c.status,
+        messages.c.dispatch,
+        exists().where(_ENDED_WELL).label("ended_well"),
+        select(steps.c.result).where(_ENDED_WELL).limit(1).scalar_subquery().label("result"),
+    )
+    .where(messages.c.message_id == bindparam("message"))
+    .with_for_update(of=messages)
 )
 
 
@@ -142,18 +167,15 @@ def _start_step(connection):
     ).returning(steps.c.losses)
 
 
-_RUNNING = (
-    update(messages)
-    .where(messages.c.message_id == bindparam("message"))
-    .values(
-        status="running",
-        held_until=bindparam("until"),
-        activity_at=bindparam("moment"),
-        attempts=case(
-            (messages.c.attempts < bindparam("of_attempt"), bindparam("of_attempt")), else_=messages.c.attempts
-        ),
-    )
-)
+_RUNNING_VALUES = {
+    "status": "running",
+    "held_until": bindparam("until"),
+    "activity_at": bindparam("moment"),
+    "attempts": case(
+        (messages.c.attempts < bindparam("of_attempt"), bindparam("of_attempt")), else_=messages.c.attempts
+    ),
+}
+_RUNNING = update(messages).where(messages.c.message_id == bindparam("message")).values(**_RUNNING_VALUES)
 _END_STEP = (
     update(steps)
     .where(_OF_STEP)
@@ -163,6 +185,8 @@ _END_STEP = (
 )
 _OF_DISPATCH = and_(messages.c.message_id == bindparam("message"), messages.c.dispatch == bindparam("of_dispatch"))
 _STEP_ENDED = update(messages).where(_OF_DISPATCH).values(held_until=None, activity_at=bindparam("active_at"))
+#: The message runs on, if it is still this dispatch's and has not met its fate.
+_RUNS_ON = update(messages).where(_OF_DISPATCH, messages.c.status.not_in(FINAL)).values(**_RUNNING_VALUES)
 _MESSAGE_ENDED = (
     update(messages)
     .where(_OF_DISPATCH)
@@ -317,14 +341,18 @@ class Journal:
         record, dispatch, task_id = run.record, run.dispatch, run.task_id
         moment = now()
         with self.engine.begin() as connection:
-            current = connection.execute(_CURRENT, {"message": record.message_id}).one_or_none()
+            current = connection.execute(
+                _CURRENT, {"message": record.message_id, "of_dispatch": dispatch, "of_step": run.step}
+            ).one_or_none()
             if current is None:
                 return StepStart("missing")
             if current.dispatch != dispatch or current.status in FINAL:
                 return StepStart("stale")
+            if current.ended_well:
+                return StepStart("done", result=current.result)
             if record.object_key is not None:
                 claim = ordering.claim(
-                    connection, record.object_key, record.version, task_id, moment,
+                    connection, record.object_key, record.version, run.lock_holder, moment,
                     moment + lease, supersedable=supersedable,
                 )
                 if not claim.acquired:
@@ -341,6 +369,36 @@ class Journal:
             connection.execute(_RUNNING, {**step, "until": moment + lease})
         return StepStart("run", losses=losses)
 
+    def hand_over(self, ended: StepAttempt, result: Any, following: StepAttempt, lease: timedelta) -> StepStart | None:
+        """Step ``ended`` ended well and the message's next step starts in the same
+        worker: both recorded in one transaction, the object's lock passing from the one
+        to the other without being let go (no other message can write the object in
+        between, so none can overtake this one there).
+
+        None, with nothing recorded, when ``ended`` no longer holds the lock (its lease
+        ran out): the caller ends the step and begins the next one as usual.
+        """
+        record, moment = ended.record, now()
+        with self.engine.begin() as connection:
+            if record.object_key is not None and not ordering.pass_on(
+                connection, record.object_key, ended.lock_holder, following.lock_holder, moment + lease
+            ):
+                return None
+            connection.execute(_END_STEP, {
+                "message": record.message_id, "of_dispatch": ended.dispatch, "of_step": ended.step,
+                "of_attempt": ended.attempt, "outcome": "ok", "moment": moment, "outcome_result": result,
+                "outcome_error": None,
+            })
+            step = {"message": record.message_id, "of_dispatch": following.dispatch, "of_step": following.step,
+                    "of_attempt": following.attempt, "task": following.task_id, "moment": moment}
+            if connection.execute(_RUNS_ON, {**step, "until": moment + lease}).rowcount == 0:
+                # Replayed, or its fate met, while the step ran: it stops here.
+                if record.object_key is not None:
+                    ordering.release(connection, record.object_key, following.lock_holder)
+                return StepStart("stale")
+            losses = connection.execute(_start_step(connection), step).scalar_one()
+        return StepStart("run", losses=losses)
+
     def renew(self, run: StepAttempt, lease: timedelta) -> None:
         """The step still runs: extend the message's hold and the object's lease."""
         until = now() + lease
@@ -349,14 +407,14 @@ class Journal:
                 update(messages).where(messages.c.message_id == run.message_id).values(held_until=until)
             )
             if run.record.object_key is not None:
-                ordering.renew(connection, run.record.object_key, run.task_id, until)
+                ordering.renew(connection, run.record.object_key, run.lock_holder, until)
 
     def release(self, run: StepAttempt) -> None:
         """Let the object go without recording an outcome (a step that will run again)."""
         if run.record.object_key is None:
             return
         with self.engine.begin() as connection:
-            ordering.release(connection, run.record.object_key, run.task_id)
+            ordering.release(connection, run.record.object_key, run.lock_holder)
 
     def end_step(
         self,
@@ -381,7 +439,7 @@ class Journal:
                 "outcome_error": storable(error[:MAX_ERROR_CHARS]) if error else None,
             })
             if record.object_key is not None:
-                ordering.release(connection, record.object_key, run.task_id)
+                ordering.release(connection, record.object_key, run.lock_holder)
             of_message = {"message": record.message_id, "of_dispatch": run.dispatch, "active_at": retry_at or moment}
             if outcome is None:
                 connection.execute(_STEP_ENDED, of_message)

@@ -12,8 +12,16 @@ For each link a worker receives, in this order:
 4. run the step, renewing the journal's lease while it runs;
 5. classify a failure: transient ones are retried with backoff and jitter, permanent
    ones (and transient ones past the limit) dead-lettered, before the task is acked;
-6. record the outcome, then publish the next link (confirmed) or, at the end, record
+6. record the outcome, then hand the message to its next link or, at the end, record
    the message done. Whatever cannot be recorded or published puts the task back.
+
+The next link runs straight away in the same task when this worker has its step
+(``PACER_INLINE_LINKS``, the default): the task message of the first link stays unacked
+until the last link run here has ended, so a worker dying anywhere in between gives the
+whole run back to the broker, and the steps, idempotent, converge. Each link keeps its own
+journal record and its own row in Flower (``worker.events``). A link that must wait (a
+retry, a busy object) or whose step this worker lacks becomes a task message again,
+published and confirmed before the task is acked.
 """
 
 from __future__ import annotations
@@ -25,14 +33,17 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, NoReturn
 
 import icat.exception as icat_exc
 from celery import Task, signature
+from celery.canvas import Signature
 from celery.exceptions import Reject, Retry
+from celery.utils import uuid
 from sqlalchemy.exc import SQLAlchemyError
 
 from pacer_celery import deadletters
@@ -49,11 +60,12 @@ from pacer_celery.errors import (
 )
 from pacer_celery.icat import session
 from pacer_celery.icat.errors import classify
-from pacer_celery.journal import Journal, Record, StepAttempt, journal
+from pacer_celery.journal import Journal, Record, StepAttempt, StepStart, journal
 from pacer_celery.journal.sql import now
 from pacer_celery.models.base import PacerModel
 from pacer_celery.report import Report, failures, new_report, with_failure, with_success
 from pacer_celery.settings import Settings, get_settings
+from pacer_celery.worker.events import link_events
 
 logger = logging.getLogger("pacer_celery.worker")
 
@@ -68,12 +80,60 @@ MAX_SUMMARY_CHARS = 300
 
 
 def run(step: Any, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    """Run ``step`` for the link ``task`` was given; its one-line summary for Flower."""
+    """Run ``step`` for the link ``task`` was given, then the links that follow it that
+    this worker can run; the first link's one-line summary for Flower."""
     link = Link.from_kwargs(kwargs)
     report: Report = args[0] if args else new_report(link.message_id)
+    settings = get_settings()
+    first = _guarded(lambda: LinkRun(step, task, Place.of_task(task), link, report, settings), task, link)
+    onward = first.onward
+    while onward is not None:
+        onward = _run_inline(task, onward, settings)
+    return first.summary
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where in its chain a link runs: its task id, and the links after it (Celery's
+    ``request.chain``: the next link last). ``this``: the link's own signature when it
+    runs inside an earlier link's task, which a retry publishes."""
+
+    task_id: str
+    root_id: str
+    following: tuple[dict[str, Any], ...]
+    this: Signature | None = None
+
+    @classmethod
+    def of_task(cls, task: Task) -> Place:
+        request = task.request
+        return cls(request.id, request.root_id or request.id, tuple(request.chain or ()))
+
+    @property
+    def inline(self) -> bool:
+        return self.this is not None
+
+
+@dataclass(frozen=True)
+class Onward:
+    """The next link, to be run in this task."""
+
+    step: Any
+    place: Place
+    link: Link
+    report: Report
+    #: The task id of the link before it.
+    parent_id: str
+    #: Its start, when the journal recorded it with the end of the link before it.
+    start: StepStart | None = None
+
+
+def _guarded(make: Callable[[], LinkRun], task: Task, link: Link) -> LinkRun:
+    """The link run ``make`` makes, carried out; how its failures end the task."""
     try:
-        return LinkRun(step, task, link, report, get_settings()).run()
-    except (Reject, Retry, DeadLettered):
+        run = make()
+        run.run()
+        return run
+    except (Reject, Retry, DeadLettered, Republished):
         raise  # how a link ends: Celery's to carry out
     except SQLAlchemyError as exc:
         raise _requeue(f"{link.describe()}: journal unreachable ({_first_line(exc)})") from exc
@@ -82,12 +142,48 @@ def run(step: Any, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
         # back rather than being acked as failed, and the message waits for the fix.
         logger.exception("%s: the worker runtime failed", link.describe())
         raise _requeue(f"{link.describe()}: runtime error {type(exc).__name__}: {exc}") from exc
+    finally:
+        task.request.chain = None  # the runtime hands on every link itself
+
+
+def _run_inline(task: Task, onward: Onward, settings: Settings) -> Onward | None:
+    """Run the link ``onward`` in this task, with its own events for Flower; the link
+    after it, if that one runs here too."""
+    place, app, hostname = onward.place, task.app, task.request.hostname
+    started = time.monotonic()
+    link_events.received(
+        app, hostname, place.task_id, name=onward.step.task.name, args=(onward.report,),
+        kwargsrepr=repr(onward.link.dashboard()), root_id=place.root_id, parent_id=onward.parent_id,
+    )
+    try:
+        run = _guarded(
+            lambda: LinkRun(onward.step, task, place, onward.link, onward.report, settings, start=onward.start),
+            task, onward.link,
+        )
+    except DeadLettered as exc:
+        link_events.failed(app, hostname, place.task_id, exception=f"DeadLettered({str(exc)!r})")
+        return None
+    except Republished as exc:
+        link_events.retried(app, hostname, place.task_id, exception=str(exc))
+        return None
+    link_events.succeeded(app, hostname, place.task_id, result=run.summary, started=started)
+    return run.onward
+
+
+class Republished(Exception):
+    """A link run inside an earlier link's task was published as a task message of its
+    own (to run later): the task that ran it ends well."""
 
 
 class LinkRun:
-    def __init__(self, step: Any, task: Task, link: Link, report: Report, settings: Settings) -> None:
+    def __init__(
+        self, step: Any, task: Task, place: Place, link: Link, report: Report, settings: Settings,
+        *, start: StepStart | None = None,
+    ) -> None:
         self.step = step
+        self.start = start
         self.task = task
+        self.place = place
         self.link = link
         self.report = report
         self.settings = settings
@@ -96,9 +192,18 @@ class LinkRun:
         self.lease = timedelta(seconds=settings.step_lease_seconds)
         self.journal: Journal = journal()
         self.record: Record = self._record()
-        self.attempt = StepAttempt(self.record, link.dispatch, step.name, link.attempt, task.request.id)
+        self.attempt = StepAttempt(
+            self.record, link.dispatch, step.name, link.attempt, place.task_id, holder=task.request.id
+        )
+        #: What the link did, in a line; set when ``run`` returns.
+        self.summary = ""
+        #: The next link, when it is to run in this task too.
+        self.onward: Onward | None = None
 
-    def run(self) -> str:
+    def run(self) -> None:
+        self.summary = self._run()
+
+    def _run(self) -> str:
         try:
             client = self._client() if self.step.wants_client else None
         except TransientError as exc:  # ICAT unreachable: an attempt, retried as any other
@@ -106,6 +211,14 @@ class LinkRun:
         start = self._begin()
         if start is None:
             return "stale: this link's dispatch is over"
+        if start.verdict == "done":
+            # Its task message came back after the step had ended well (its worker died
+            # later: in a link run after it in the same task, or before the next link was
+            # published): what was done stays done, and the chain goes on from there.
+            logger.info("%s: %s already done in this dispatch; the chain goes on", self.label, self.step.name)
+            self.report = with_success(self.report, self.step.name, start.result)
+            self._next()
+            return _summary(start.result)
         if start.verdict == "superseded":
             logger.info("%s: superseded by newer message %s; stops before %s", self.label, start.superseded_by, self.step.name)
             self._stop_chain()
@@ -145,7 +258,8 @@ class LinkRun:
         """The step's start in the journal; None for a stale link (the chain stops)."""
         waited = 0.0
         while True:
-            start = self.journal.begin_step(self.attempt, self.lease, supersedable=self.link.supersedable)
+            start = self.start or self.journal.begin_step(self.attempt, self.lease, supersedable=self.link.supersedable)
+            self.start = None
             if start.verdict == "missing":
                 raise Reject(f"message {self.link.message_id} not in the journal", requeue=False)
             if start.verdict == "stale":
@@ -187,13 +301,29 @@ class LinkRun:
         # What a step returns goes into the journal and the next link: plain JSON only.
         result = json.loads(json.dumps(result, default=str))
         self.report = with_success(self.report, self.step.name, result)
-        last = not self.task.request.chain
+        last = not self.place.following
         if last and failures(self.report):
             return self._dead_letter_all(status="ok", result=result)
+        if not last and self._hand_over(result):
+            return _summary(result)
         self.journal.end_step(self.attempt, status="ok", result=result, outcome="done" if last else None)
         logger.info("%s: %s done%s", self.label, self.step.name, ", message done" if last else "")
         self._next()
         return _summary(result)
+
+    def _hand_over(self, result: Any) -> bool:
+        """When the next link runs here: this step's end and its start recorded at once."""
+        onward = self._onward()
+        if onward is None:
+            return False
+        following = StepAttempt(self.record, onward.link.dispatch, onward.step.name, onward.link.attempt,
+                                onward.place.task_id, holder=self.task.request.id)
+        start = self.journal.hand_over(self.attempt, result, following, self.lease)
+        if start is None:
+            return False
+        logger.info("%s: %s done", self.label, self.step.name)
+        self.onward = replace(onward, start=start)
+        return True
 
     def _failed(self, exc: Exception) -> str:
         attempts = self.link.attempt
@@ -217,7 +347,7 @@ class LinkRun:
     def _failed_for_good(self, error: str, attempts: int) -> str:
         logger.error("%s: %s failed: %s", self.label, self.step.name, error)
         self.report = with_failure(self.report, self.step.name, error, attempts)
-        if self.link.fail_fast or not self.task.request.chain:
+        if self.link.fail_fast or not self.place.following:
             return self._dead_letter_all(status="failed", error=error)
         self.journal.end_step(self.attempt, status="failed", error=error)
         self._next()
@@ -245,41 +375,70 @@ class LinkRun:
         raise DeadLettered(letter.reason) from None
 
     def _next(self) -> None:
-        """Publish the next link, confirmed, before this task is acked."""
-        remaining = self.task.request.chain
-        if not remaining:
+        """Hand the message to its next link: to run in this task (``onward``) when this
+        worker has its step, else published, confirmed, before this task is acked."""
+        if not self.place.following:
             return
-        following = signature(remaining[-1], app=self.task.app)
-        request = self.task.request
+        self.onward = self._onward()
+        if self.onward is None:
+            *rest, following = self.place.following
+            self._publish("next link", signature(following, app=self.task.app), args=(self.report,), chain=rest)
+
+    def _onward(self) -> Onward | None:
+        """The next link, if it is to run in this task."""
+        if not (self.settings.inline_links and self.place.following):
+            return None
+        *rest, following = self.place.following
+        following = signature(following, app=self.task.app)
+        step = _local_step(self.task.app, following.task)
+        if step is None:
+            return None
+        place = Place(uuid(), self.place.root_id, tuple(rest), this=following)
+        return Onward(step, place, Link.from_kwargs(following.kwargs), self.report, self.place.task_id)
+
+    def _publish(self, what: str, link: Signature, **options: Any) -> None:
+        """Publish ``link`` as a task message, confirmed; else the task goes back."""
         try:
             with self.task.app.producer_or_acquire() as producer:
-                following.apply_async(
-                    args=(self.report,), chain=remaining[:-1], producer=producer, retry=False,
-                    parent_id=request.id, root_id=request.root_id or request.id,
+                link.apply_async(
+                    producer=producer, retry=False, parent_id=self.place.task_id, root_id=self.place.root_id,
+                    **options,
                 )
         except Exception as exc:  # noqa: BLE001
-            # This step is recorded done; run again, it changes nothing and tries again.
-            raise _requeue(f"{self.label}: next link not published ({exc})") from exc
-        # Sent here, confirmed: Celery must not send it again.
-        self._stop_chain()
+            # The task goes back: a step recorded done does not run again, only this
+            # publish does (a step recorded for a retry runs again, as it would have).
+            raise _requeue(f"{self.label}: {what} not published ({exc})") from exc
 
     def _retry(self, countdown: float, *, count: bool) -> NoReturn:
-        """Send this link again in ``countdown`` seconds (raises Celery's Retry);
-        ``count``: as the next attempt, or (waiting for a busy object) as the same one."""
+        """Send this link again in ``countdown`` seconds (raises Celery's Retry, or
+        Republished in an earlier link's task); ``count``: as the next attempt, or
+        (waiting for a busy object) as the same one."""
         link = self.link.retried(self.failing_since) if count else self.link
+        # The retry is a new task message: it keeps the dashboard's view of the kwargs
+        # (ids, no payload), which Celery would otherwise rebuild from all kwargs.
+        kwargsrepr = repr(link.dashboard())
+        if self.place.inline:
+            self._publish(
+                "retry", self.place.this, args=(self.report,), kwargs=link.kwargs(), countdown=countdown,
+                chain=list(self.place.following), task_id=self.place.task_id, kwargsrepr=kwargsrepr,
+            )
+            raise Republished(f"{self.step.name} runs again in {countdown:.1f}s")
         try:
             self.task.retry(
                 args=(self.report,), kwargs=link.kwargs(), countdown=countdown, max_retries=None,
-                # The retry is a new task message: it keeps the dashboard's view of the
-                # kwargs (ids, no payload), which Celery would otherwise rebuild from all kwargs.
-                kwargsrepr=repr(link.dashboard()),
+                kwargsrepr=kwargsrepr,
             )
         except Reject as exc:
             # Celery drops the task when the retry's own publish fails: put it back instead.
             raise _requeue(f"{self.label}: retry not published ({exc.reason})") from exc
 
     def _stop_chain(self) -> None:
-        self.task.request.chain = None
+        self.onward = None
+
+
+def _local_step(app: Any, name: str) -> Any:
+    """The step registered as the task ``name`` in this worker, if any."""
+    return getattr(app.tasks.get(name), "pacer_step", None)
 
 
 class Leases:

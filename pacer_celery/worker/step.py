@@ -57,6 +57,8 @@ class Step:
             max_retries=None,
             ignore_result=True,
             throws=(DeadLettered,),
+            # How the runtime finds the step of a chain's next link, to run it in the same task.
+            pacer_step=self,
         )(run)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

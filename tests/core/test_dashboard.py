@@ -28,8 +28,13 @@ def test_tasks_are_found_by_identifiers_and_message_type(flower, bridges, broker
     assert names == ["pacer.probe.first", "pacer.probe.second", "pacer.probe.third"]
     message_ids = {task["kwargs"] for task in found.values()}
     assert len(message_ids) == 1  # same message, same dashboard kwargs on every step
-    # task-sent events are on: Flower saw each task published, not only run.
-    assert all(task["sent"] for task in found.values()), found
+    # task-sent events are on: Flower saw the chain's first link published. The links
+    # after it ran in its task (PACER_INLINE_LINKS) and name the link before them.
+    by_name = {task["name"]: task for task in found.values()}
+    assert by_name["pacer.probe.first"]["sent"], found
+    assert by_name["pacer.probe.second"]["parent_id"] == by_name["pacer.probe.first"]["uuid"]
+    assert by_name["pacer.probe.third"]["parent_id"] == by_name["pacer.probe.second"]["uuid"]
+    assert all(task["state"] == "SUCCESS" and task["succeeded"] for task in found.values()), found
 
     both = wait_for(lambda: len(search(flower, f"kwargs:run={run}")) == 6, what="both messages")
     assert both

@@ -73,8 +73,8 @@ def test_a_dead_letter_replayed_after_its_cause_is_fixed_lands(dashboard, browse
 
     probe.store().delete(f"{run}:broken")  # the cause, fixed
     listed.find_element(By.CSS_SELECTOR, "button.replay").click()
-    assert browser.find_elements(By.CSS_SELECTOR, ".confirm strong.count"), browser.page_source
-    assert browser.find_element(By.CSS_SELECTOR, ".confirm strong.count").text == "1"
+    count = WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".confirm strong.count"))
+    assert count[0].text == "1"
     browser.find_element(By.CSS_SELECTOR, ".confirm button.replay").click()
     assert outcomes(browser) == ["replayed"]
 
@@ -101,7 +101,9 @@ def test_purging_a_whole_search_result_names_how_many_first(dashboard, browser, 
     browser.get(f"{dashboard.url}/dead-letters?q=run%3D{run}")
     assert len(browser.find_elements(By.CSS_SELECTOR, "table.rows tbody tr")) == 2
     browser.find_element(By.CSS_SELECTOR, ".bulk button.purge").click()
-    assert browser.find_element(By.CSS_SELECTOR, ".confirm strong.count").text == "2"
+    # (The click submits a form: the confirmation is the next page, once it has loaded.)
+    count = WebDriverWait(browser, 30).until(lambda b: b.find_elements(By.CSS_SELECTOR, ".confirm strong.count"))
+    assert count[0].text == "2"
     assert letters_of_run(broker, run) != []  # asking changed nothing
     browser.find_element(By.CSS_SELECTOR, ".confirm button.purge").click()
     assert outcomes(browser) == ["purged", "purged"]

@@ -140,6 +140,78 @@ def test_links_of_an_earlier_dispatch_are_stale(journal):
     assert journal.begin_step(stale, LEASE, supersedable=True).verdict == "stale"
 
 
+def next_step(attempt: StepAttempt, task: str) -> StepAttempt:
+    return StepAttempt(attempt.record, attempt.dispatch, "users.notify", 1, task)
+
+
+def test_a_hand_over_ends_a_step_and_starts_the_next_with_the_lock_kept(journal):
+    message, rival = arrival(), arrival()
+    journal.record_arrivals([message, rival])
+    first = run_of(journal, message.message_id, "t1")
+    assert journal.begin_step(first, LEASE, supersedable=True).verdict == "run"
+    second = next_step(first, "t2")
+    assert journal.hand_over(first, {"user": "jdoe"}, second, LEASE).verdict == "run"
+    # The lock went from the one step to the other: the rival still waits, for t2 now.
+    busy = started(journal, rival.message_id, "t3")
+    assert busy.verdict == "busy" and busy.holder == "t2"
+    with journal.engine.connect() as connection:
+        timeline = search.timeline(connection, message.message_id)
+    steps = [(s.step, s.status, s.task_id, s.result) for s in timeline.steps]
+    assert steps == [("users.update_user", "ok", "t1", {"user": "jdoe"}), ("users.notify", "running", "t2", None)]
+    assert timeline.message["status"] == "running"
+    journal.end_step(second, status="ok", outcome="done")
+    assert started(journal, rival.message_id, "t3").verdict != "busy"
+
+
+def test_no_hand_over_from_a_step_whose_lock_lapsed(journal):
+    message, rival = arrival(), arrival()
+    journal.record_arrivals([message, rival])
+    first = run_of(journal, message.message_id, "t1")
+    journal.begin_step(first, timedelta(seconds=-1), supersedable=True)
+    assert started(journal, rival.message_id, "t3").verdict == "run"  # took the lapsed lock
+    assert journal.hand_over(first, None, next_step(first, "t2"), LEASE) is None
+    with journal.engine.connect() as connection:
+        timeline = search.timeline(connection, message.message_id)
+    # Nothing recorded: the runtime ends the step and begins the next one as usual.
+    assert [(s.step, s.status) for s in timeline.steps] == [("users.update_user", "running")]
+
+
+def test_a_hand_over_in_a_message_replayed_meanwhile_is_stale(journal):
+    message = arrival()
+    journal.record_arrivals([message])
+    first = run_of(journal, message.message_id, "t1")
+    journal.begin_step(first, LEASE, supersedable=True)
+    assert journal.redispatch(first.record, replay=True) == 2
+    assert journal.hand_over(first, None, next_step(first, "t2"), LEASE).verdict == "stale"
+    # The step's end is recorded, and the object is free for the new dispatch.
+    fresh = StepAttempt(journal.load(message.message_id), 2, "users.update_user", 1, "t3")
+    assert journal.begin_step(fresh, LEASE, supersedable=True).verdict == "run"
+
+
+def test_a_step_that_ended_well_is_not_started_again_in_its_dispatch(journal):
+    message = arrival()
+    journal.record_arrivals([message])
+    first = run_of(journal, message.message_id, "t1")
+    journal.begin_step(first, LEASE, supersedable=True)
+    journal.hand_over(first, {"user": "jdoe"}, next_step(first, "t2"), LEASE)
+    # Its task message came back (its worker died in the next step): done, with its result.
+    again = journal.begin_step(run_of(journal, message.message_id, "t1"), LEASE, supersedable=True)
+    assert again.verdict == "done" and again.result == {"user": "jdoe"}
+
+
+def test_a_lock_held_for_a_task_message_is_taken_back_by_its_redelivery(journal):
+    message = arrival()
+    journal.record_arrivals([message])
+    first = StepAttempt(journal.load(message.message_id), 1, "users.update_user", 1, "t1", holder="t1")
+    journal.begin_step(first, LEASE, supersedable=True)
+    second = StepAttempt(first.record, 1, "users.notify", 1, "t2", holder="t1")
+    journal.hand_over(first, None, second, LEASE)
+    # The worker died in the second step; the message of t1 comes back at once.
+    redelivered = StepAttempt(first.record, 1, "users.notify", 1, "t3", holder="t1")
+    start = journal.begin_step(redelivered, LEASE, supersedable=True)
+    assert start.verdict == "run" and start.losses == 1  # the same attempt: its worker died
+
+
 def test_stalled_messages_are_found_unless_a_worker_holds_them(journal):
     quiet, held = arrival(object_key=None), arrival(object_key=None)
     journal.record_arrivals([quiet, held])

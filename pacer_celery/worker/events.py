@@ -1,0 +1,100 @@
+"""Flower's events for the links a worker runs in the task of an earlier link.
+
+A link run in its own task gets its events from Celery. A link the runtime runs straight
+after the one before it (``PACER_INLINE_LINKS``) never was a task message, so the
+runtime tells Flower about it itself, with the same events under the link's own task id:
+received (name, kwargs as the dashboard's ids), started, then succeeded, failed or
+retried. Flower shows and searches it like any other task.
+
+Sent without publisher confirms, like the worker's own events (see worker/consumer.py):
+an event the broker loses costs Flower a row, never a message. Failing to send one is
+logged, never raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from celery import Celery
+from celery.utils.saferepr import saferepr
+
+logger = logging.getLogger("pacer_celery.worker")
+
+#: Celery's own limits for the reprs of a task's arguments in its events.
+MAX_ARGS_REPR = 1024
+MAX_KWARGS_REPR = 1024
+
+
+class LinkEvents:
+    """One dispatcher per process, on a connection of its own."""
+
+    def __init__(self) -> None:
+        self._dispatcher: Any = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def received(
+        self, app: Celery, hostname: str, task_id: str, *, name: str, args: tuple[Any, ...], kwargsrepr: str,
+        root_id: str, parent_id: str,
+    ) -> None:
+        self._send(
+            app, hostname, "task-received", uuid=task_id, name=name, args=saferepr(args, MAX_ARGS_REPR),
+            kwargs=kwargsrepr[:MAX_KWARGS_REPR], root_id=root_id, parent_id=parent_id, retries=0, eta=None,
+            expires=None,
+        )
+        self._send(app, hostname, "task-started", uuid=task_id)
+
+    def succeeded(self, app: Celery, hostname: str, task_id: str, *, result: str, started: float) -> None:
+        self._send(app, hostname, "task-succeeded", uuid=task_id, result=result, runtime=time.monotonic() - started)
+
+    def failed(self, app: Celery, hostname: str, task_id: str, *, exception: str) -> None:
+        self._send(app, hostname, "task-failed", uuid=task_id, exception=exception, traceback="")
+
+    def retried(self, app: Celery, hostname: str, task_id: str, *, exception: str) -> None:
+        self._send(app, hostname, "task-retried", uuid=task_id, exception=exception, traceback="")
+
+    def _send(self, app: Celery, hostname: str, type_: str, **fields: Any) -> None:
+        if not app.conf.worker_send_task_events:
+            return
+        with self._lock:
+            try:
+                self._for(app, hostname).send(type_, **fields)
+            except Exception as exc:  # noqa: BLE001 - the dashboard's loss, not the message's
+                logger.warning("event %s of task %s not sent (%s)", type_, fields.get("uuid"), exc)
+                self._close()
+
+    def _for(self, app: Celery, hostname: str) -> Any:
+        # A forked pool process must not write on its parent's socket.
+        if self._dispatcher is not None and (self._pid != os.getpid() or not _open(self._dispatcher.connection)):
+            self._close()
+        if self._dispatcher is None:
+            connection = app.connection_for_write(transport_options={"confirm_publish": False})
+            self._dispatcher = app.events.Dispatcher(connection, hostname=hostname, buffer_while_offline=False)
+            self._pid = os.getpid()
+        return self._dispatcher
+
+    def _close(self) -> None:
+        dispatcher, self._dispatcher = self._dispatcher, None
+        if dispatcher is not None:
+            with contextlib.suppress(Exception):  # it is broken already
+                dispatcher.connection.release()
+
+
+def _open(connection: Any) -> bool:
+    """Whether the broker still keeps ``connection``: nobody reads from it otherwise, so
+    a connection the broker closed would swallow the next events without an error."""
+    try:
+        connection.drain_events(timeout=0)
+    except TimeoutError:
+        return True  # nothing to read: open
+    except Exception:  # noqa: BLE001 - closed, one way or another
+        return False
+    return True
+
+
+link_events = LinkEvents()
