@@ -43,7 +43,7 @@ class LinkEvents:
         root_id: str, parent_id: str,
     ) -> None:
         self._send(
-            app, hostname, "task-received", uuid=task_id, name=name, args=saferepr(args, MAX_ARGS_REPR),
+            app, hostname, "task-received", check=True, uuid=task_id, name=name, args=saferepr(args, MAX_ARGS_REPR),
             kwargs=kwargsrepr[:MAX_KWARGS_REPR], root_id=root_id, parent_id=parent_id, retries=0, eta=None,
             expires=None,
         )
@@ -58,19 +58,23 @@ class LinkEvents:
     def retried(self, app: Celery, hostname: str, task_id: str, *, exception: str) -> None:
         self._send(app, hostname, "task-retried", uuid=task_id, exception=exception, traceback="")
 
-    def _send(self, app: Celery, hostname: str, type_: str, **fields: Any) -> None:
+    def _send(self, app: Celery, hostname: str, type_: str, *, check: bool = False, **fields: Any) -> None:
+        """``check``: first make sure the broker still keeps the connection (once per link:
+        its other events follow within the link's run)."""
         if not app.conf.worker_send_task_events:
             return
         with self._lock:
             try:
-                self._for(app, hostname).send(type_, **fields)
+                self._for(app, hostname, check).send(type_, **fields)
             except Exception as exc:  # noqa: BLE001 - the dashboard's loss, not the message's
                 logger.warning("event %s of task %s not sent (%s)", type_, fields.get("uuid"), exc)
                 self._close()
 
-    def _for(self, app: Celery, hostname: str) -> Any:
+    def _for(self, app: Celery, hostname: str, check: bool) -> Any:
         # A forked pool process must not write on its parent's socket.
-        if self._dispatcher is not None and (self._pid != os.getpid() or not _open(self._dispatcher.connection)):
+        if self._dispatcher is not None and (
+            self._pid != os.getpid() or (check and not _open(self._dispatcher.connection))
+        ):
             self._close()
         if self._dispatcher is None:
             connection = app.connection_for_write(transport_options={"confirm_publish": False})
