@@ -192,9 +192,7 @@ class LinkRun:
         self.lease = timedelta(seconds=settings.step_lease_seconds)
         self.journal: Journal = journal()
         self.record: Record = self._record()
-        self.attempt = StepAttempt(
-            self.record, link.dispatch, step.name, link.attempt, place.task_id, holder=task.request.id
-        )
+        self.attempt = _attempt(self.record, step, link, place, task)
         #: What the link did, in a line; set when ``run`` returns.
         self.summary = ""
         #: The next link, when it is to run in this task too.
@@ -316,8 +314,7 @@ class LinkRun:
         onward = self._onward()
         if onward is None:
             return False
-        following = StepAttempt(self.record, onward.link.dispatch, onward.step.name, onward.link.attempt,
-                                onward.place.task_id, holder=self.task.request.id)
+        following = _attempt(self.record, onward.step, onward.link, onward.place, self.task)
         start = self.journal.hand_over(self.attempt, result, following, self.lease)
         if start is None:
             return False
@@ -434,6 +431,12 @@ class LinkRun:
 
     def _stop_chain(self) -> None:
         self.onward = None
+
+
+def _attempt(record: Record, step: Any, link: Link, place: Place, task: Task) -> StepAttempt:
+    """The journal's view of ``link`` run at ``place``; the object's lock is held in the
+    name of the task message ``task`` is running (see StepAttempt)."""
+    return StepAttempt(record, link.dispatch, step.name, link.attempt, place.task_id, holder=task.request.id)
 
 
 def _local_step(app: Any, name: str) -> Any:
