@@ -23,29 +23,34 @@ SQLITE_BUSY_MS = 30_000
 PING_AFTER_IDLE_SECONDS = 1.0
 
 _lock = threading.Lock()
-_engines: dict[tuple[str, int], Engine] = {}
+_engines: dict[tuple[str, int, bool], Engine] = {}
 
 
-def engine_for(url: str) -> Engine:
-    """The process's engine for ``url`` (a forked worker child gets its own)."""
-    key = (url, os.getpid())
+def engine_for(url: str, *, autocommit: bool = False) -> Engine:
+    """The process's engine for ``url`` (a forked worker child gets its own).
+
+    ``autocommit``: its connections run each statement on its own, for the journal's
+    reads and one-statement writes. A pool of their own: switching a pooled connection
+    in and out of autocommit at every checkout costs more CPU than the statement.
+    """
+    key = (url, os.getpid(), autocommit)
     with _lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = _engines[key] = _create(url)
+            engine = _engines[key] = _create(url, {"isolation_level": "AUTOCOMMIT"} if autocommit else {})
         return engine
 
 
 def dispose_all() -> None:
     """Close every pooled connection of this process (tests, a process that stops)."""
     with _lock:
-        for (_, pid), engine in list(_engines.items()):
+        for (_, pid, _), engine in list(_engines.items()):
             if pid == os.getpid():
                 engine.dispose()
         _engines.clear()
 
 
-def _create(url: str) -> Engine:
+def _create(url: str, options: dict[str, str]) -> Engine:
     try:
         parsed = make_url(url)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several kinds for a bad URL
@@ -54,14 +59,14 @@ def _create(url: str) -> Engine:
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        engine = create_engine(parsed, pool_size=5, max_overflow=5)
+        engine = create_engine(parsed, pool_size=5, max_overflow=5, **options)
         event.listen(engine, "checkin", _idle_from_now)
         event.listen(engine, "checkout", _ping_if_idle(engine))
         return engine
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_MS / 1000})
+        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_MS / 1000}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     raise ConfigurationError(

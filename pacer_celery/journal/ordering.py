@@ -72,8 +72,9 @@ _RECORD_VERSION = (
 )
 _OF_HOLDER = and_(objects.c.object_key == bindparam("key"), objects.c.holder == bindparam("taker"))
 _RENEW = update(objects).where(_OF_HOLDER).values(lease_until=bindparam("until"))
-_RELEASE = update(objects).where(_OF_HOLDER).values(holder=None, lease_until=None)
-_PASS_ON = update(objects).where(_OF_HOLDER).values(holder=bindparam("heir"), lease_until=bindparam("until"))
+#: Public: the journal folds these into its one-statement writes on PostgreSQL.
+RELEASE = update(objects).where(_OF_HOLDER).values(holder=None, lease_until=None)
+PASS_ON = update(objects).where(_OF_HOLDER).values(holder=bindparam("heir"), lease_until=bindparam("until"))
 
 
 def claim(
@@ -114,10 +115,10 @@ def renew(connection: Connection, key: str, holder: str, lease_until: datetime) 
 
 
 def release(connection: Connection, key: str, holder: str) -> None:
-    connection.execute(_RELEASE, {"key": key, "taker": holder})
+    connection.execute(RELEASE, {"key": key, "taker": holder})
 
 
 def pass_on(connection: Connection, key: str, holder: str, heir: str, lease_until: datetime) -> bool:
     """Hand the lock from ``holder`` to ``heir``, the same message's next step; False
     when ``holder`` no longer has it."""
-    return connection.execute(_PASS_ON, {"key": key, "taker": holder, "heir": heir, "until": lease_until}).rowcount == 1
+    return connection.execute(PASS_ON, {"key": key, "taker": holder, "heir": heir, "until": lease_until}).rowcount == 1

@@ -458,13 +458,18 @@ class Leases:
         self._due: dict[int, list[Any]] = {}
         self._changed = threading.Condition()
         self._pid: int | None = None
+        #: When the renewer, waiting, wakes up next (-inf while it is not waiting): a
+        #: step due later needs no wake-up call, and most are (every lease is as long).
+        self._wakes_at = float("-inf")
 
     @contextmanager
     def held(self, journal: Journal, attempt: StepAttempt, lease: timedelta) -> Iterator[None]:
+        due = time.monotonic() + lease.total_seconds() / 3
         with self._changed:
             self._start()
-            self._due[id(attempt)] = [time.monotonic() + lease.total_seconds() / 3, attempt, journal, lease]
-            self._changed.notify()
+            self._due[id(attempt)] = [due, attempt, journal, lease]
+            if due < self._wakes_at:
+                self._changed.notify()
         try:
             yield
         finally:
@@ -475,6 +480,7 @@ class Leases:
         # Threads do not survive a fork: each pool process starts its own.
         if self._pid != os.getpid():
             self._pid = os.getpid()
+            self._wakes_at = float("-inf")
             threading.Thread(target=self._renew_forever, daemon=True, name="pacer-leases").start()
 
     def _renew_forever(self) -> None:
@@ -483,8 +489,9 @@ class Leases:
                 moment = time.monotonic()
                 due = [entry[1:] for entry in self._due.values() if entry[0] <= moment]
                 if not due:
-                    following = min((entry[0] for entry in self._due.values()), default=moment + 60)
-                    self._changed.wait(following - moment)
+                    self._wakes_at = min((entry[0] for entry in self._due.values()), default=moment + 60)
+                    self._changed.wait(self._wakes_at - moment)
+                    self._wakes_at = float("-inf")
                     continue
                 for entry in self._due.values():
                     if entry[0] <= moment:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pacer_celery.journal import Arrival, Journal, StepAttempt
+from pacer_celery.journal import Arrival, Journal, StepAttempt, StepStart
 from pacer_celery.journal import database, migrate, search
 from tests.conftest import postgres
 
@@ -188,6 +188,56 @@ def test_a_hand_over_in_a_message_replayed_meanwhile_is_stale(journal):
     assert journal.begin_step(fresh, LEASE, supersedable=True).verdict == "run"
 
 
+def test_a_hand_over_of_a_message_without_an_object(journal):
+    message = arrival(object_key=None)
+    journal.record_arrivals([message])
+    first = run_of(journal, message.message_id, "t1")
+    journal.begin_step(first, LEASE, supersedable=True)
+    second = next_step(first, "t2")
+    assert journal.hand_over(first, {"user": "jdoe"}, second, LEASE).verdict == "run"
+    with journal.engine.connect() as connection:
+        timeline = search.timeline(connection, message.message_id)
+    assert [(s.step, s.status, s.result) for s in timeline.steps] == [
+        ("users.update_user", "ok", {"user": "jdoe"}), ("users.notify", "running", None),
+    ]
+
+
+def handed_over_in_one_task(journal: Journal) -> tuple[StepAttempt, StepStart | None]:
+    """A message's first step, begun and handed over to its second, both in task t1."""
+    message = arrival()
+    journal.record_arrivals([message])
+    first = StepAttempt(journal.load(message.message_id), 1, "users.update_user", 1, "t1", holder="t1")
+    journal.begin_step(first, LEASE, supersedable=True)
+    second = StepAttempt(first.record, 1, "users.notify", 1, "t2", holder="t1")
+    return first, journal.hand_over(first, None, second, LEASE)
+
+
+def test_a_hand_over_to_a_step_whose_worker_died_counts_the_loss(journal):
+    first, start = handed_over_in_one_task(journal)
+    assert start.losses == 0
+    # The worker died in the second step; the redelivered task runs both links again.
+    again = StepAttempt(first.record, 1, "users.update_user", 1, "t3", holder="t1")
+    journal.begin_step(again, LEASE, supersedable=True)  # done already: the runtime goes on
+    assert journal.hand_over(again, None, StepAttempt(first.record, 1, "users.notify", 1, "t4", holder="t1"),
+                             LEASE).losses == 1
+
+
+def test_a_dead_lettered_end_records_the_fate_and_frees_the_object(journal):
+    message, rival = arrival(), arrival()
+    journal.record_arrivals([message, rival])
+    first = run_of(journal, message.message_id, "t1")
+    journal.begin_step(first, LEASE, supersedable=True)
+    journal.end_step(first, status="failed", error="ICAT said no", outcome="dead-lettered",
+                     reason="users.update_user: ICAT said no", dead_letter_id="d" * 32)
+    with journal.engine.connect() as connection:
+        timeline = search.timeline(connection, message.message_id)
+    assert [(s.status, s.error) for s in timeline.steps] == [("failed", "ICAT said no")]
+    assert timeline.message["status"] == "dead-lettered"
+    assert timeline.message["error"] == "users.update_user: ICAT said no"
+    assert timeline.message["dead_letter_id"] == "d" * 32
+    assert started(journal, rival.message_id, "t2").verdict == "run"
+
+
 def test_a_step_that_ended_well_is_not_started_again_in_its_dispatch(journal):
     message = arrival()
     journal.record_arrivals([message])
@@ -200,12 +250,7 @@ def test_a_step_that_ended_well_is_not_started_again_in_its_dispatch(journal):
 
 
 def test_a_lock_held_for_a_task_message_is_taken_back_by_its_redelivery(journal):
-    message = arrival()
-    journal.record_arrivals([message])
-    first = StepAttempt(journal.load(message.message_id), 1, "users.update_user", 1, "t1", holder="t1")
-    journal.begin_step(first, LEASE, supersedable=True)
-    second = StepAttempt(first.record, 1, "users.notify", 1, "t2", holder="t1")
-    journal.hand_over(first, None, second, LEASE)
+    first, _ = handed_over_in_one_task(journal)
     # The worker died in the second step; the message of t1 comes back at once.
     redelivered = StepAttempt(first.record, 1, "users.notify", 1, "t3", holder="t1")
     start = journal.begin_step(redelivered, LEASE, supersedable=True)
@@ -313,7 +358,10 @@ def test_a_running_step_keeps_its_object_past_its_first_lease(journal):
     journal.record_arrivals([message, rival])
     attempt = run_of(journal, message.message_id, "t1")
     assert journal.begin_step(attempt, lease, supersedable=True).verdict == "run"
-    with Leases().held(journal, attempt, lease):
+    leases = Leases()
+    with leases.held(journal, run_of(journal, message.message_id, "t0"), timedelta(minutes=10)):
+        time.sleep(0.2)  # the renewer now waits for minutes: the shorter lease must wake it
+    with leases.held(journal, attempt, lease):
         time.sleep(3.5)  # more than three leases
         assert journal.begin_step(run_of(journal, rival.message_id, "t2"), lease, supersedable=True).verdict == "busy"
     time.sleep(1.5)  # its last renewal runs out
