@@ -55,9 +55,12 @@ def _take(connection: Connection):
         objects.c.holder.is_(None), objects.c.lease_until < bindparam("now"), objects.c.holder == bindparam("taker")
     )
     taken = {"holder": bindparam("taker"), "lease_until": bindparam("until")}
+    # A new object records the claimant's version as it is inserted (none for a message
+    # that supersedes nothing): no other message has begun writing it.
+    first = {"message_id": bindparam("newest"), "seq": bindparam("newest_seq"), "version_at": bindparam("newest_at")}
     return (
         insert_for(connection, objects)
-        .values(object_key=bindparam("key"), **taken)
+        .values(object_key=bindparam("key"), **taken, **first)
         .on_conflict_do_update(index_elements=[objects.c.object_key], set_=taken, where=free)
         # The row comes back only when the claim took the lock (inserted, or updated where free).
         .returning(objects.c.message_id, objects.c.seq, objects.c.version_at)
@@ -91,23 +94,26 @@ def claim(
 
     A superseded claim has already let the lock go again.
     """
-    row = connection.execute(
-        _take(connection), {"key": key, "taker": holder, "until": lease_until, "now": now}
-    ).one_or_none()
+    taker = {"key": key, "taker": holder, "until": lease_until, "now": now, **_recorded(version if supersedable else None)}
+    row = connection.execute(_take(connection), taker).one_or_none()
     if row is None:
         return Claim(False, holder=connection.execute(_HOLDER, {"key": key}).scalar_one_or_none())
     if not supersedable or row.message_id == version.message_id:
-        # (The object already records this message: an earlier step of it.)
+        # (The object records this message: inserted just now, or an earlier step of it.)
         return Claim(True)
     if row.message_id is not None:
         newest = Version(row.message_id, row.seq, aware(row.version_at))
         if newest.is_newer_than(version):
             release(connection, key, holder)
             return Claim(True, superseded_by=newest.message_id)
-    connection.execute(
-        _RECORD_VERSION, {"key": key, "newest": version.message_id, "newest_seq": version.seq, "newest_at": version.at}
-    )
+    connection.execute(_RECORD_VERSION, {"key": key, **_recorded(version if supersedable else None)})
     return Claim(True)
+
+
+def _recorded(version: Version | None) -> dict[str, object]:
+    if version is None:
+        return {"newest": None, "newest_seq": None, "newest_at": None}
+    return {"newest": version.message_id, "newest_seq": version.seq, "newest_at": version.at}
 
 
 def renew(connection: Connection, key: str, holder: str, lease_until: datetime) -> None:

@@ -85,10 +85,13 @@ def run(step: Any, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     link = Link.from_kwargs(kwargs)
     report: Report = args[0] if args else new_report(link.message_id)
     settings = get_settings()
-    first = _guarded(lambda: LinkRun(step, task, Place.of_task(task), link, report, settings), task, link)
-    onward = first.onward
-    while onward is not None:
-        onward = _run_inline(task, onward, settings)
+    try:
+        first = _guarded(lambda: LinkRun(step, task, Place.of_task(task), link, report, settings), task, link)
+        onward = first.onward
+        while onward is not None:
+            onward = _run_inline(task, onward, settings)
+    finally:
+        link_events.flush()
     return first.summary
 
 

@@ -36,8 +36,14 @@ def test_tasks_are_found_by_identifiers_and_message_type(flower, bridges, broker
     assert by_name["pacer.probe.third"]["parent_id"] == by_name["pacer.probe.second"]["uuid"]
     assert all(task["state"] == "SUCCESS" and task["succeeded"] for task in found.values()), found
 
-    both = wait_for(lambda: len(search(flower, f"kwargs:run={run}")) == 6, what="both messages")
-    assert both
+    # Both ended in Flower too: the last link of the message run last included, whose end
+    # no later link's events carry along (the task's end sends it).
+    both = wait_for(
+        lambda: (tasks := search(flower, f"kwargs:run={run}")) and len(tasks) == 6
+        and all(task["state"] == "SUCCESS" for task in tasks.values()) and tasks,
+        what="both messages' six tasks succeeded in Flower",
+    )
+    assert len(both) == 6
     typed = search(flower, f"kwargs:run={run} kwargs:message_type=probe")
     assert len(typed) == 6
 

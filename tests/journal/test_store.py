@@ -110,6 +110,15 @@ def test_an_older_message_is_superseded_by_one_that_started_writing(journal):
     assert message["status"] == "superseded" and message["superseded_by"] == newer.message_id
 
 
+def test_a_message_that_only_adds_to_a_new_object_supersedes_nobody(journal):
+    older, adding = arrival(), arrival()
+    journal.record_arrivals([older, adding])
+    # The first claim of the object inserts its row: without recording the adding message's version.
+    assert journal.begin_step(run_of(journal, adding.message_id, "t2"), LEASE, supersedable=False).verdict == "run"
+    journal.end_step(run_of(journal, adding.message_id, "t2"), status="ok", outcome="done")
+    assert started(journal, older.message_id, "t1").verdict == "run"
+
+
 def test_the_source_time_decides_before_the_order_received(journal):
     at = datetime(2026, 11, 27, 10, tzinfo=UTC)
     ten, nine = arrival(version_at=at), arrival(version_at=at - timedelta(hours=1))
