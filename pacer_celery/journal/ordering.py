@@ -106,7 +106,7 @@ def claim(
         if newest.is_newer_than(version):
             release(connection, key, holder)
             return Claim(True, superseded_by=newest.message_id)
-    connection.execute(_RECORD_VERSION, {"key": key, **_recorded(version if supersedable else None)})
+    connection.execute(_RECORD_VERSION, {"key": key, **_recorded(version)})
     return Claim(True)
 
 

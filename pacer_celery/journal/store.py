@@ -235,11 +235,12 @@ def _hand_over_in_one(locked: bool):
         held = exists(select(passed.c.object_key))
     ended = _END_STEP.where(held).returning(steps.c.id).cte("ended")
     runs_on = _RUNS_ON.where(held).returning(messages.c.message_id).cte("runs_on")
+    running_on = exists(select(runs_on.c.message_id))
     start = select(
         bindparam("message", type_=String), bindparam("of_dispatch", type_=Integer),
         bindparam("of_step", type_=String), bindparam("of_attempt", type_=Integer), bindparam("task", type_=String),
         literal("running"), literal(0), bindparam("moment", type_=Moment),
-    ).where(exists(select(runs_on.c.message_id)))
+    ).where(running_on)
     started = postgresql.insert(steps).from_select(
         ["message_id", "dispatch", "step", "attempt", "task_id", "status", "losses", "started_at"], start
     )
@@ -247,7 +248,7 @@ def _hand_over_in_one(locked: bool):
     started = started.cte("started")
     return select(
         held.label("held"),
-        exists(select(runs_on.c.message_id)).label("runs_on"),
+        running_on.label("runs_on"),
         select(started.c.losses).scalar_subquery().label("losses"),
     ).add_cte(ended)
 
