@@ -15,7 +15,8 @@ host, with the same prefetch and the same batching:
 
 Two messages: a dataset-ingestion with 10 datafiles and 3 parameters, and a user-update.
 No worker runs: only the bridge's side is measured. Prints messages per second for each,
-round by round, and the ratio bridge ÷ bare loop (the speed issue's aim: 0.8 or more).
+round by round, the CPU this process spent per message, and the ratios bridge ÷ bare
+loop (the speed issue's aim: 0.8 or more).
 
 Needs RabbitMQ (``rabbitmqctl`` on this machine) and PostgreSQL (``PACER_TEST_POSTGRES_URL``,
 default postgres@127.0.0.1); a journal database and a virtual host of its own are
@@ -93,16 +94,23 @@ def compare(name: str, message: tuple[str, bytes], count: int, rounds: int) -> N
     from pacer_celery.bridges.dispatch import BATCH_SIZE
 
     batched, single, bridged = [], [], []
+    cpu_bare, cpu_bridge = [], []
     print(f"{name}: {count} messages per run, {len(body)} bytes each", flush=True)
     for round_ in range(1, rounds + 1):
-        batched.append(count / bare_loop(body, count, BATCH_SIZE))
-        single.append(count / bare_loop(body, count, 1))
-        bridged.append(count / bridge(kind, body, count))
-        print(f"  round {round_}: bare loop {batched[-1]:6.0f} msg/s (confirm per message {single[-1]:6.0f})"
-              f"   bridge {bridged[-1]:6.0f} msg/s", flush=True)
+        elapsed, cpu = bare_loop(body, count, BATCH_SIZE)
+        batched.append(count / elapsed)
+        cpu_bare.append(1000 * cpu / count)
+        single.append(count / bare_loop(body, count, 1)[0])
+        elapsed, cpu = bridge(kind, body, count)
+        bridged.append(count / elapsed)
+        cpu_bridge.append(1000 * cpu / count)
+        print(f"  round {round_}: bare loop {batched[-1]:6.0f} msg/s, {cpu_bare[-1]:.2f} ms CPU/msg "
+              f"(confirm per message {single[-1]:6.0f} msg/s)   bridge {bridged[-1]:6.0f} msg/s, "
+              f"{cpu_bridge[-1]:.2f} ms CPU/msg", flush=True)
     bare, one_by_one, pacer = (statistics.median(rates) for rates in (batched, single, bridged))
     print(f"  median: bridge ÷ bare loop with batched confirms {pacer / bare:.2f} (aim: >= 0.8); "
-          f"÷ bare loop awaiting each confirm {pacer / one_by_one:.2f}", flush=True)
+          f"÷ bare loop awaiting each confirm {pacer / one_by_one:.2f}; CPU per message bridge ÷ bare loop "
+          f"{statistics.median(cpu_bridge) / statistics.median(cpu_bare):.2f}", flush=True)
 
 
 def fill(exchange, routing_key: str, body: bytes, count: int) -> None:
@@ -118,9 +126,10 @@ def fill(exchange, routing_key: str, body: bytes, count: int) -> None:
                              message_id=f"bench-{uuid.uuid4().hex}", delivery_mode=2)
 
 
-def bare_loop(body: bytes, count: int, batch_size: int) -> float:
-    """Seconds the bare loop takes to forward ``count`` messages, awaiting confirms per
-    ``batch_size`` publishes (1: a confirm awaited for every message)."""
+def bare_loop(body: bytes, count: int, batch_size: int) -> tuple[float, float]:
+    """Seconds (wall, this process's CPU) the bare loop takes to forward ``count``
+    messages, awaiting confirms per ``batch_size`` publishes (1: a confirm awaited for
+    every message)."""
     from kombu import Connection, Consumer, Producer, Queue
 
     from pacer_celery.bridges.dispatch import BATCH_SECONDS, BATCH_SIZE
@@ -170,7 +179,7 @@ def bare_loop(body: bytes, count: int, batch_size: int) -> float:
                 settle()
 
         consuming = connection.channel()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         with Consumer(consuming, queues=[source], on_message=forward, prefetch_count=settings.bridge_prefetch):
             while done < count:
                 try:
@@ -179,14 +188,15 @@ def bare_loop(body: bytes, count: int, batch_size: int) -> float:
                     pass
                 if unconfirmed and time.monotonic() - batch_started >= BATCH_SECONDS:
                     settle()
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         consuming.close()
         target(connection.default_channel).purge()
-    return elapsed
+    return elapsed, cpu
 
 
-def bridge(kind: str, body: bytes, count: int) -> float:
-    """Seconds PACER's bridge for ``kind`` takes to dispatch ``count`` messages."""
+def bridge(kind: str, body: bytes, count: int) -> tuple[float, float]:
+    """Seconds (wall, this process's CPU) PACER's bridge for ``kind`` takes to dispatch
+    ``count`` messages."""
     from pacer_celery import topology
     from pacer_celery.bridges import REGISTRY
     from pacer_celery.bridges.runner import BridgeRunner, connect
@@ -218,14 +228,14 @@ def bridge(kind: str, body: bytes, count: int) -> float:
 
         runner.ack = counting
         thread = threading.Thread(target=runner.run, daemon=True)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         thread.start()
         if not finished.wait(600):
             raise SystemExit(f"the bridge acked {acked} of {count} messages in 10 minutes")
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         thread.join(30)
         tasks.purge()
-    return elapsed
+    return elapsed, cpu
 
 
 if __name__ == "__main__":

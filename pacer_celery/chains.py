@@ -109,10 +109,11 @@ class Link:
     def retried(self, failing_since: float | None) -> Link:
         return replace(self, attempt=self.attempt + 1, failing_since=self.failing_since or failing_since)
 
-    def signature(self, call: StepCall, position: int = 0) -> Signature:
+    def signature(self, call: StepCall, position: int = 0, args: tuple[Any, ...] = ()) -> Signature:
         link = replace(self, params=call.params, attempt=1, failing_since=None)
         return Signature(
             call.task,
+            args=args,
             kwargs=link.kwargs(),
             options={
                 "queue": TASK_QUEUE,
@@ -148,8 +149,7 @@ def identifiers(values: Mapping[str, Any]) -> dict[str, str]:
 def build(head: Link, calls: list[StepCall], report: dict[str, Any]) -> chain:
     """The chain of ``calls`` for the message ``head`` describes; the first link gets
     ``report``, each next one the report of the link before it."""
-    links = [head.signature(call, position) for position, call in enumerate(calls)]
-    links[0] = links[0].clone(args=(report,))
+    links = [head.signature(call, position, (report,) if position == 0 else ()) for position, call in enumerate(calls)]
     return chain(*links)
 
 
@@ -161,4 +161,6 @@ def send(flow: chain, producer: Producer, **options: Any) -> None:
     Redis backend would subscribe the sender to a result channel per message.
     """
     first, *rest = flow.tasks
-    first.apply_async(producer=producer, chain=list(reversed(rest)), ignore_result=True, **options)
+    # argsrepr: the report is plain data, its repr needs none of saferepr's care.
+    first.apply_async(producer=producer, chain=list(reversed(rest)), ignore_result=True,
+                      argsrepr=repr(first.args), **options)

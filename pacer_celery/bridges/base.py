@@ -13,6 +13,7 @@ python-icat); a facility's one-module message type may return its step functions
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -108,7 +109,8 @@ class PacerBridge:
         return key
 
     @classmethod
-    def callbacks(cls) -> list[str]:
+    @functools.cache  # a class's callbacks are fixed once it is defined; dir() is not cheap
+    def callbacks(cls) -> tuple[str, ...]:
         """Callback names in chain order: by callback_order, then unordered ones by name."""
         found = []
         for name in dir(cls):
@@ -116,7 +118,7 @@ class PacerBridge:
                 continue
             order = getattr(cls, name).callback_order
             found.append((order is None, order or 0, name))
-        return [name for *_, name in sorted(found)]
+        return tuple(name for *_, name in sorted(found))
 
     def validate(self, envelope: Envelope) -> Validated:
         """Parse and validate the message, and work out how it is filed; raises

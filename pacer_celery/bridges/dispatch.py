@@ -20,7 +20,7 @@ from celery import chain
 from kombu import Connection, Producer
 from kombu.message import Message
 
-from pacer_celery import chains
+from pacer_celery import chains, topology
 from pacer_celery.deadletters import DeadLetter
 
 #: Inputs per batch, and how long a partial batch may wait, at most, for more.
@@ -45,8 +45,9 @@ class ConfirmedPublisher:
         """Publish ``flow`` for ``input``; raises if the publish itself fails."""
         producer = self._ready()
         # retry=False: Celery's publish retry would reconnect onto a channel without
-        # confirms and our handlers (see the module's doc).
-        chains.send(flow, producer, event_dispatcher=self.event_dispatcher, retry=False)
+        # confirms and our handlers (see the module's doc). declare=[]: the channel
+        # declared pacer.tasks as it opened; Celery would bind a copy of it every publish.
+        chains.send(flow, producer, event_dispatcher=self.event_dispatcher, retry=False, declare=[])
         self._sent(input)
 
     def publish_letter(self, letter: DeadLetter, input: Message) -> None:
@@ -109,6 +110,7 @@ class ConfirmedPublisher:
             channel.events["basic_ack"].add(self._on_ack)
             channel.events["basic_nack"].add(self._on_nack)
             channel.events["basic_return"].add(self._on_return)
+            topology.task_queue()(channel).declare()
             self.producer = Producer(channel)
         return self.producer
 

@@ -16,6 +16,7 @@ for a task it does not know) into dead letters, and runs the sweeper now and the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -241,6 +242,7 @@ class BridgeRunner(ConsumerMixin):
             return
         skipped, published = self.publish(batch, decided)
         confirmed, refused = self.publisher.settle()
+        self.events.flush()
         self.acknowledge(batch, confirmed)
         self.ack(skipped)
         if confirmed:
@@ -348,25 +350,52 @@ class BridgeRunner(ConsumerMixin):
 
 
 class DashboardEvents:
-    """Sends the dashboard's task-sent events on a connection without publisher confirms.
+    """Sends the dashboard's task-sent events of a batch in one broker message, without
+    publisher confirms.
 
-    Celery would publish them on the task's confirmed channel; an event only feeds Flower,
-    and waiting for its confirm would cost the bridge a second round trip per message.
+    Celery would publish each on the task's confirmed channel; an event only feeds Flower,
+    and a publish of its own per message would cost the bridge a broker write per message.
+    The batch's events go out together once its confirms are in (``flush``). A failed send
+    costs Flower rows, never a message.
     """
 
     def __init__(self, settings: Settings) -> None:
-        self.connection = Connection(settings.broker())
-        self.dispatcher = app.events.Dispatcher(self.connection, enabled=True)
+        self.settings = settings
+        self.connection: Connection | None = None
+        self.dispatcher = None
 
     def publish(self, type: str, fields: dict, producer, **kwargs) -> None:
         try:
-            self.dispatcher.publish(type, fields, self.dispatcher.producer)
+            self._ready().send(type, **fields)
         except Exception as exc:  # noqa: BLE001 - a lost event never holds up a message
             logger.warning("dashboard event %s not sent: %s", type, exc)
+            self.close()
+
+    def flush(self) -> None:
+        if self.dispatcher is None:
+            return
+        try:
+            self.dispatcher.flush()
+        except Exception as exc:  # noqa: BLE001 - as above; a fresh connection next time
+            logger.warning("dashboard events not sent: %s", exc)
+            self.close()
 
     def close(self) -> None:
-        self.dispatcher.close()
-        self.connection.release()
+        if self.connection is not None:
+            with contextlib.suppress(Exception):  # broken already, or closing anyway
+                self.dispatcher.close()
+                self.connection.release()
+        self.connection = self.dispatcher = None
+
+    def _ready(self):
+        if self.dispatcher is None:
+            self.connection = Connection(self.settings.broker())
+            # Nothing kept while the broker is away: the events of a failed flush are dropped.
+            self.dispatcher = app.events.Dispatcher(
+                self.connection, enabled=True, buffer_while_offline=False, buffer_group={"task"},
+                buffer_limit=BATCH_SIZE,
+            )
+        return self.dispatcher
 
 
 def connect(settings: Settings) -> Connection:

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import contextlib
+import logging
+import socket
+import uuid
 
+import pytest
+from kombu import Connection, Exchange, Queue
+
+from pacer_celery.bridges.runner import DashboardEvents
+from pacer_celery.settings import get_settings
 from tests.core.conftest import records, send, wait_for
 from tests.support.flower import running_flower, search
 
@@ -56,3 +64,39 @@ def test_payload_is_not_on_the_dashboard(flower, bridges, broker, run):
     for task in found.values():
         assert "do-not-show" not in str(task["kwargs"]) and "do-not-show" not in str(task["args"])
         assert "pacer" not in task["kwargs"]  # the runtime's own kwargs stay hidden
+
+
+def test_the_bridges_task_sent_events_survive_a_broken_connection(caplog):
+    """The bridge's events go out once per batch on a connection of their own; when the
+    broker drops it, that batch's events are lost (logged), the next batch's arrive."""
+    settings = get_settings()
+    events = DashboardEvents(settings)
+    with Connection(settings.broker()) as listener:
+        seen = Queue(f"test.events-{uuid.uuid4().hex[:8]}", Exchange("celeryev", type="topic"), routing_key="task.#",
+                     exclusive=True, auto_delete=True)
+        received: list[dict] = []
+        with listener.Consumer(seen, callbacks=[lambda body, message: received.extend(
+                body if isinstance(body, list) else [body])], accept=["json"]):
+
+            def arrived(task_id: str) -> bool:
+                with contextlib.suppress(TimeoutError):
+                    listener.drain_events(timeout=0.5)
+                return any(event.get("uuid") == task_id for event in received)
+
+            try:
+                events.publish("task-sent", {"uuid": "before", "name": "pacer.probe.first"}, None)
+                assert not arrived("before")  # held until the batch is settled
+                events.flush()
+                wait_for(lambda: arrived("before"), what="the first batch's event")
+
+                events.connection.connection.sock.shutdown(socket.SHUT_RDWR)  # the broker's side goes away
+                with caplog.at_level(logging.WARNING, logger="pacer_celery.bridges.runner"):
+                    events.publish("task-sent", {"uuid": "lost", "name": "pacer.probe.first"}, None)
+                    events.flush()
+                assert "dashboard events not sent" in caplog.text
+
+                events.publish("task-sent", {"uuid": "after", "name": "pacer.probe.first"}, None)
+                events.flush()
+                wait_for(lambda: arrived("after"), what="the next batch's event, on a fresh connection")
+            finally:
+                events.close()
