@@ -38,7 +38,15 @@ from sqlalchemy.exc import IntegrityError
 from pacer_celery.journal import migrate, ordering
 from pacer_celery.journal.database import engine_for
 from pacer_celery.journal.schema import Moment, audit, messages, objects, steps
-from pacer_celery.journal.sql import aware, insert_for, now, once_per_dialect, storable, storable_identifiers
+from pacer_celery.journal.sql import (
+    aware,
+    insert_for,
+    now,
+    once_per_dialect,
+    plan_for_these_values,
+    storable,
+    storable_identifiers,
+)
 
 #: A message in one of these has met its fate.
 FINAL = ("done", "dead-lettered", "invalid", "superseded")
@@ -297,6 +305,7 @@ class Journal:
         moment = now()
         decided: dict[str, int | None] = {}
         with self.engine.begin() as connection:
+            plan_for_these_values(connection)
             ids = list({a.message_id for a in arrivals})
             known = {
                 row.message_id: row
@@ -375,6 +384,7 @@ class Journal:
             return
         moment = now()
         with self.engine.begin() as connection:
+            plan_for_these_values(connection)
             connection.execute(
                 update(messages)
                 .where(messages.c.message_id.in_(message_ids))

@@ -375,3 +375,22 @@ def test_a_running_step_keeps_its_object_past_its_first_lease(journal):
         assert journal.begin_step(run_of(journal, rival.message_id, "t2"), lease, supersedable=True).verdict == "busy"
     time.sleep(1.5)  # its last renewal runs out
     assert journal.begin_step(run_of(journal, rival.message_id, "t2"), lease, supersedable=True).verdict != "busy"
+
+
+@pytest.mark.parametrize("journal_url", ["postgresql"], indirect=True)  # plan caching is PostgreSQL's
+def test_a_bridges_batches_are_never_run_on_a_plan_made_for_an_empty_journal(journal):
+    """A bridge's batch statements look their rows up by a list of ids. Once psycopg has
+    prepared them, PostgreSQL would switch to one generic plan, made while the journal
+    was nearly empty (a sequential scan over ``messages``) and kept as it grows; each
+    run is planned for its own values instead."""
+    for _ in range(20):  # psycopg prepares a statement from its fifth run on
+        arrivals = [arrival() for _ in range(50)]
+        journal.record_arrivals(arrivals)
+        journal.mark_dispatched([a.message_id for a in arrivals])
+    # The journal's one pooled connection: the session its statements were prepared in.
+    with journal.engine.connect() as connection:
+        plans = connection.exec_driver_sql(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
+            " WHERE statement LIKE 'SELECT messages.message_id%%' OR statement LIKE 'UPDATE messages SET%%'"
+        ).all()
+    assert len(plans) == 2 and all(generic == 0 and custom > 0 for generic, custom in plans), plans
