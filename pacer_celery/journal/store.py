@@ -215,8 +215,11 @@ _END_STEP = (
 )
 _OF_DISPATCH = and_(messages.c.message_id == bindparam("message"), messages.c.dispatch == bindparam("of_dispatch"))
 _STEP_ENDED = update(messages).where(_OF_DISPATCH).values(held_until=None, activity_at=bindparam("active_at"))
-#: The message runs on, if it is still this dispatch's and has not met its fate.
-_RUNS_ON = update(messages).where(_OF_DISPATCH, messages.c.status.not_in(FINAL)).values(**_RUNNING_VALUES)
+#: The message runs on, if it is still this dispatch's and has not met its fate. (Not
+#: ``status.not_in(FINAL)``: SQLAlchemy renders an IN list anew at every execution.)
+_RUNS_ON = update(messages).where(_OF_DISPATCH, *(messages.c.status != fate for fate in FINAL)).values(
+    **_RUNNING_VALUES
+)
 _MESSAGE_ENDED = (
     update(messages)
     .where(_OF_DISPATCH)
