@@ -391,9 +391,10 @@ class DashboardEvents:
         if self.dispatcher is None:
             self.connection = Connection(self.settings.broker())
             # Nothing kept while the broker is away: the events of a failed flush are dropped.
+            # The limit is above a batch's events, so that flush() is what sends them.
             self.dispatcher = app.events.Dispatcher(
                 self.connection, enabled=True, buffer_while_offline=False, buffer_group={"task"},
-                buffer_limit=BATCH_SIZE,
+                buffer_limit=2 * BATCH_SIZE,
             )
         return self.dispatcher
 
