@@ -149,8 +149,8 @@ def identifiers(values: Mapping[str, Any]) -> dict[str, str]:
 def build(head: Link, calls: list[StepCall], report: dict[str, Any]) -> chain:
     """The chain of ``calls`` for the message ``head`` describes; the first link gets
     ``report``, each next one the report of the link before it."""
-    links = [head.signature(call, position, (report,) if position == 0 else ()) for position, call in enumerate(calls)]
-    return chain(*links)
+    first, *rest = calls
+    return chain(head.signature(first, 0, (report,)), *(head.signature(call, n) for n, call in enumerate(rest, 1)))
 
 
 def send(flow: chain, producer: Producer, **options: Any) -> None:
