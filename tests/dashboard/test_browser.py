@@ -4,6 +4,7 @@ dead letters, and hostile message text that stays text."""
 from __future__ import annotations
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from pacer_celery.journal import journal, search
@@ -26,6 +27,14 @@ def texts(browser, selector: str) -> list[str]:
     return [element.text for element in browser.find_elements(By.CSS_SELECTOR, selector)]
 
 
+def follow(browser, go) -> None:
+    """Submit a form or click a link, and return once the browser shows the next page:
+    neither waits for it, and the old page's elements would answer in the meantime."""
+    old = browser.find_element(By.TAG_NAME, "html")
+    go()
+    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(old))
+
+
 def outcomes(browser) -> list[str]:
     """The outcomes page a confirmed replay or purge leads to, once the browser shows it
     (a click that submits a form does not wait for the next page)."""
@@ -42,12 +51,12 @@ def test_search_by_an_identifier_then_follow_the_message_step_by_step(dashboard,
     browser.get(dashboard.url + "/")
     box = browser.find_element(By.CSS_SELECTOR, "header input[name=q]")
     box.send_keys(f"probe=walk run={run}")
-    box.submit()
+    follow(browser, box.submit)
     rows = browser.find_elements(By.CSS_SELECTOR, "table.rows tbody tr")
     assert len(rows) == 1, browser.page_source
     assert "probe" in rows[0].text and "probe=walk" in rows[0].text and "done" in rows[0].text
 
-    rows[0].find_element(By.CSS_SELECTOR, "td.when a").click()
+    follow(browser, rows[0].find_element(By.CSS_SELECTOR, "td.when a").click)
     assert browser.find_element(By.TAG_NAME, "h1").text.startswith("probe")
     assert row.message_id in browser.find_element(By.CSS_SELECTOR, "dl.facts").text
     assert texts(browser, "ol.timeline li.step .name") == ["probe.first", "probe.second", "probe.third"]
