@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from pacer_celery import bridges
+from pacer_celery import bridges, heap
 from pacer_celery.cli import output
 from pacer_celery.errors import ConfigurationError, LoginRefused, PermanentError, TransientError
 from pacer_celery.journal import journal, migrate
@@ -111,6 +111,7 @@ def _bridge(args: argparse.Namespace) -> int:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        heap.freeze_startup_objects()
         runner.run()
     logger.info("bridges stopped")
     return 0

@@ -1,5 +1,5 @@
-"""What a worker does when it starts: the journal's schema, and an ICAT login that says
-loudly when ICAT refuses it.
+"""What a worker does when it starts: the journal's schema, an ICAT login that says
+loudly when ICAT refuses it, and a pool process's startup objects frozen (``heap``).
 
 Connected to Celery's worker signals; ``celery -A pacer_celery worker`` imports this
 module through the app's ``include``.
@@ -12,6 +12,7 @@ import logging
 from celery.app import trace
 from celery.signals import worker_init, worker_process_init
 
+from pacer_celery import heap
 from pacer_celery.errors import ConfigurationError, LoginRefused, TransientError
 from pacer_celery.icat import session
 from pacer_celery.journal import journal
@@ -38,6 +39,7 @@ def _prepare_worker(**_: object) -> None:
 def _log_in_pool_process(**_: object) -> None:
     """A pool process logs in when it starts, not when its first message arrives."""
     _log_in("pool process start")
+    heap.freeze_startup_objects()
 
 
 def _log_in(when: str) -> None:

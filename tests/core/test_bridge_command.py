@@ -35,6 +35,8 @@ def start_bridge(*args: str) -> subprocess.Popen:
             break
     bridge.started = "".join(lines)
     assert "bridges consuming from" in bridge.started, bridge.started
+    # Frozen before it consumed (pacer_celery/heap.py), once.
+    assert bridge.started.count("startup objects frozen") == 1, bridge.started
     return bridge
 
 

@@ -1,4 +1,5 @@
-"""A worker process logs in to ICAT when it starts, once, and reuses that session."""
+"""A worker process logs in to ICAT when it starts, once, and reuses that session; its
+startup objects are frozen then too."""
 
 from __future__ import annotations
 
@@ -34,7 +35,10 @@ def test_prefork_worker_logs_in_at_start_and_once(flow_bridges, checker, uid, tm
         for i in range(3):
             wait_for(lambda: checker.search(f"SELECT u FROM User u WHERE u.name = 'uos/ws{i}{uid}'"),
                      timeout=60, what=f"user {i}")
-        assert log.read_text().count("logged in to ICAT as") == 1
+        text = log.read_text()
+        assert text.count("logged in to ICAT as") == 1
+        # The pool process's startup objects, out of the collector's scans (pacer_celery/heap.py).
+        assert text.count("startup objects frozen") == 1
     finally:
         worker.terminate()
         worker.wait(timeout=30)
