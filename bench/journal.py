@@ -13,9 +13,10 @@ exactly the journal calls PACER makes for it when nothing goes wrong:
   next one's start in one hand-over, and the last step's end with the message's fate;
   and, as a worker publishing every link does, a start and an end per link.
 
-Prints wall time and this process's CPU per message for each side. Set beside the worker's
-CPU per dataset message from bench/pipeline.py, it is the worker's cost with the journal
-and (that minus the journal's share) without it.
+Prints wall time and this process's CPU per message for each side, and on PostgreSQL the
+write-ahead log the inline links write per message (the database's disk). Set beside the
+worker's CPU per dataset message from bench/pipeline.py, it is the worker's cost with the
+journal and (that minus the journal's share) without it.
 """
 
 from __future__ import annotations
@@ -73,11 +74,14 @@ def measure(label: str, url: str, count: int) -> None:
         for i in range(count)
     ]
     bridge = timed(lambda: bridge_side(journal, arrivals))
+    wal_before = wal_position(journal)
     inline = timed(lambda: worker_side(journal, arrivals[: count // 2], inline=True))
+    wal_after = wal_position(journal)
     published = timed(lambda: worker_side(journal, arrivals[count // 2:], inline=False))
     half = count // 2
+    wal = "" if wal_before is None else f", {(wal_after - wal_before) / half / 1024:.1f} KiB of WAL"
     print(f"{label:10}: bridge {1000 * bridge[0] / count:5.2f} ms wall, {1000 * bridge[1] / count:5.2f} ms CPU; "
-          f"worker (4 links) inline {1000 * inline[0] / half:5.2f} ms wall, {1000 * inline[1] / half:5.2f} ms CPU, "
+          f"worker (4 links) inline {1000 * inline[0] / half:5.2f} ms wall, {1000 * inline[1] / half:5.2f} ms CPU{wal}, "
           f"published {1000 * published[0] / half:5.2f} ms wall, {1000 * published[1] / half:5.2f} ms CPU "
           f"per dataset message; inline ÷ published CPU {inline[1] / published[1]:.2f}", flush=True)
 
@@ -107,6 +111,15 @@ def worker_side(journal: Journal, arrivals: list[Arrival], *, inline: bool) -> N
             else:
                 journal.end_step(attempt, status="ok", result=result)
                 start = journal.begin_step(attempts[position + 1], LEASE, supersedable=True)
+
+
+def wal_position(journal: Journal) -> int | None:
+    """PostgreSQL's write-ahead log position in bytes (None on SQLite): what the
+    journal's writes cost the database's disk."""
+    if journal.engine.dialect.name != "postgresql":
+        return None
+    with journal.engine.connect() as connection:
+        return int(connection.exec_driver_sql("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").scalar_one())
 
 
 def timed(work) -> tuple[float, float]:

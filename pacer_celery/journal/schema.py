@@ -67,8 +67,9 @@ messages = Table(
     Column("received_at", Moment, nullable=False),
     Column("dispatched_at", Moment),
     Column("finished_at", Moment),
-    #: When something should next happen to it (a step ran, a retry is due): the
-    #: sweeper's clock for a message that stalled.
+    #: When something should next happen to it (a worker took it up, a step ended, a
+    #: retry is due): the sweeper's clock for a message that stalled. Links one worker
+    #: runs one after the other leave it as the first one set it (see store._RUNS_ON).
     Column("activity_at", Moment, nullable=False),
     #: Until when a worker running one of its steps holds it (renewed while it runs).
     Column("held_until", Moment),

@@ -4,14 +4,19 @@ write, and how it is searched. Each test gets a fresh database (PostgreSQL or SQ
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql
 
 from pacer_celery.journal import Arrival, Journal, StepAttempt, StepStart
 from pacer_celery.journal import database, migrate, search
+from pacer_celery.journal.schema import messages
+from pacer_celery.journal.store import _RUNS_ON
 from tests.conftest import postgres
 
 LEASE = timedelta(seconds=30)
@@ -394,3 +399,33 @@ def test_a_bridges_batches_are_never_run_on_a_plan_made_for_an_empty_journal(jou
             " WHERE statement LIKE 'SELECT messages.message_id%%' OR statement LIKE 'UPDATE messages SET%%'"
         ).all()
     assert len(plans) == 2 and all(generic == 0 and custom > 0 for generic, custom in plans), plans
+
+
+def test_a_hand_over_changes_no_indexed_column_so_postgresql_updates_the_row_in_place(journal):
+    """At each link the message row is updated; an update that changes no indexed column
+    is a HOT update in PostgreSQL (no new entry in each of the table's indexes). The
+    hand-over's status is the "running" it finds, so only its other columns count."""
+    sql = str(_RUNS_ON.compile(dialect=postgresql.dialect()))
+    written = set(re.findall(r"(?:SET |, )(\w+)=", sql))
+    indexed = {c.name for index in messages.indexes for c in index.columns} | {
+        c.name for c in messages.primary_key
+    } | {c.name for c in messages.columns if c.unique}
+    assert "held_until" in written and "status" in written, sql
+    assert written & indexed == {"status"}, sql
+
+    first, _ = handed_over_in_one_task(journal)
+    with journal.engine.connect() as connection:
+        (began,) = connection.execute(
+            select(messages.c.activity_at).where(messages.c.message_id == first.message_id)
+        ).one()
+    second = StepAttempt(first.record, 1, "users.notify", 1, "t2", holder="t1")
+    third = StepAttempt(first.record, 1, "users.audit", 1, "t3", holder="t1")
+    assert journal.hand_over(second, None, third, LEASE).verdict == "run"
+    with journal.engine.connect() as connection:
+        row = connection.execute(
+            select(messages.c.activity_at, messages.c.held_until, messages.c.status)
+            .where(messages.c.message_id == first.message_id)
+        ).one()
+    # The sweeper's clock stays at the first link's start; the lease says it is in hand.
+    assert row.activity_at == began and row.held_until > began and row.status == "running"
+    assert journal.stalled(timedelta(0)) == []
