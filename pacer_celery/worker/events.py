@@ -8,9 +8,11 @@ retried. Flower shows and searches it like any other task.
 
 Sent without publisher confirms, like the worker's own events (see worker/consumer.py):
 an event the broker loses costs Flower a row, never a message. Failing to send one is
-logged, never raised. A link's end waits for the next link's start, or the task's end
-(``flush``), to go in the same broker message (Celery's ``task.multi``, which Flower reads
-like the main process's buffered events): one publish per link instead of three.
+logged, never raised. A link's events wait in the process for the task's end (``flush``),
+to go in one broker message (Celery's ``task.multi``, which Flower reads like the main
+process's buffered events): one publish per task instead of three per link. A link that
+runs long is not hidden from Flower meanwhile: a thread of the process sends events that
+waited longer than ``MAX_WAIT_SECONDS``.
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ logger = logging.getLogger("pacer_celery.worker")
 #: Celery's own limits for the reprs of a task's arguments in its events.
 MAX_ARGS_REPR = 1024
 MAX_KWARGS_REPR = 1024
-#: Events held for one broker message at most (a step's start flushes them anyway).
+#: Events held for one broker message at most (more are sent at once).
 MAX_WAITING = 24
+#: How long an event waits at most for the task's end, while a link runs long.
+MAX_WAIT_SECONDS = 1.0
 
 
 class LinkEvents:
@@ -41,6 +45,11 @@ class LinkEvents:
         self._dispatcher: Any = None
         self._pid: int | None = None
         self._lock = threading.Lock()
+        #: When the oldest event not yet sent was sent to the dispatcher (None: none waits).
+        self._waiting_since: float | None = None
+        #: The process whose thread sends events that waited too long (threads do not
+        #: survive a fork: each pool process starts its own).
+        self._sender_pid: int | None = None
 
     def received(
         self, app: Celery, hostname: str, task_id: str, *, name: str, args: tuple[Any, ...], kwargsrepr: str,
@@ -51,7 +60,7 @@ class LinkEvents:
             kwargs=kwargsrepr[:MAX_KWARGS_REPR], root_id=root_id, parent_id=parent_id, retries=0, eta=None,
             expires=None,
         )
-        self._send(app, hostname, "task-started", uuid=task_id, now=True)
+        self._send(app, hostname, "task-started", uuid=task_id)
 
     def succeeded(self, app: Celery, hostname: str, task_id: str, *, result: str, started: float) -> None:
         self._send(app, hostname, "task-succeeded", uuid=task_id, result=result, runtime=time.monotonic() - started)
@@ -65,13 +74,17 @@ class LinkEvents:
     def flush(self) -> None:
         """Send the events still waiting (the task's last link's end): at every task's end."""
         with self._lock:
-            if self._dispatcher is None or self._pid != os.getpid():
-                return
-            try:
-                self._dispatcher.flush()
-            except Exception as exc:  # noqa: BLE001 - the dashboard's loss, not the message's
-                logger.warning("link events not sent (%s)", exc)
-                self._close()
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._dispatcher is None or self._pid != os.getpid():
+            return
+        self._waiting_since = None
+        try:
+            self._dispatcher.flush()
+        except Exception as exc:  # noqa: BLE001 - the dashboard's loss, not the message's
+            logger.warning("link events not sent (%s)", exc)
+            self._close()
 
     def _send(
         self, app: Celery, hostname: str, type_: str, *, check: bool = False, now: bool = False, **fields: Any
@@ -84,11 +97,30 @@ class LinkEvents:
             try:
                 dispatcher = self._for(app, hostname, check)
                 dispatcher.send(type_, **fields)
-                if now:
-                    dispatcher.flush()
             except Exception as exc:  # noqa: BLE001 - the dashboard's loss, not the message's
                 logger.warning("event %s of task %s not sent (%s)", type_, fields.get("uuid"), exc)
                 self._close()
+                return
+            if now:
+                self._flush()
+            elif self._waiting_since is None:
+                self._waiting_since = time.monotonic()
+                self._start_sender()
+
+    def _start_sender(self) -> None:
+        if self._sender_pid != os.getpid():
+            self._sender_pid = os.getpid()
+            threading.Thread(target=self._send_late_forever, daemon=True, name="pacer-link-events").start()
+
+    def _send_late_forever(self) -> None:
+        """Every ``MAX_WAIT_SECONDS``, send the events that waited that long: a link that
+        runs long shows in Flower while it runs. (A wake-up a second, not one per link.)"""
+        while True:
+            time.sleep(MAX_WAIT_SECONDS)
+            with self._lock:
+                since = self._waiting_since
+                if since is not None and time.monotonic() - since >= MAX_WAIT_SECONDS:
+                    self._flush()
 
     def _for(self, app: Celery, hostname: str, check: bool) -> Any:
         # A forked pool process must not write on its parent's socket.
@@ -107,6 +139,7 @@ class LinkEvents:
 
     def _close(self) -> None:
         dispatcher, self._dispatcher = self._dispatcher, None
+        self._waiting_since = None
         if dispatcher is not None:
             with contextlib.suppress(Exception):  # it is broken already
                 dispatcher.connection.release()

@@ -5,12 +5,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import time
 import uuid
+from collections.abc import Callable, Iterator
 
 import pytest
 from kombu import Connection, Exchange, Queue
 
+from pacer_celery.app import app
 from pacer_celery.bridges.runner import DashboardEvents
+from pacer_celery.worker.events import LinkEvents
 from pacer_celery.settings import get_settings
 from tests.core.conftest import records, send, wait_for
 from tests.support.flower import running_flower, search
@@ -66,37 +70,70 @@ def test_payload_is_not_on_the_dashboard(flower, bridges, broker, run):
         assert "pacer" not in task["kwargs"]  # the runtime's own kwargs stay hidden
 
 
-def test_the_bridges_task_sent_events_survive_a_broken_connection(caplog):
-    """The bridge's events go out once per batch on a connection of their own; when the
-    broker drops it, that batch's events are lost (logged), the next batch's arrive."""
-    settings = get_settings()
-    events = DashboardEvents(settings)
-    with Connection(settings.broker()) as listener:
+@contextlib.contextmanager
+def events_on_the_broker() -> Iterator[Callable[[str, str], bool]]:
+    """Listens to the broker's task events; yields ``arrived(task_id, type)``: whether that
+    event came (waiting half a second for more)."""
+    with Connection(get_settings().broker()) as listener:
         seen = Queue(f"test.events-{uuid.uuid4().hex[:8]}", Exchange("celeryev", type="topic"), routing_key="task.#",
                      exclusive=True, auto_delete=True)
         received: list[dict] = []
         with listener.Consumer(seen, callbacks=[lambda body, message: received.extend(
                 body if isinstance(body, list) else [body])], accept=["json"]):
 
-            def arrived(task_id: str) -> bool:
+            def arrived(task_id: str, type_: str = "task-sent") -> bool:
                 with contextlib.suppress(TimeoutError):
                     listener.drain_events(timeout=0.5)
-                return any(event.get("uuid") == task_id for event in received)
+                return any(event.get("uuid") == task_id and event.get("type") == type_ for event in received)
 
-            try:
-                events.publish("task-sent", {"uuid": "before", "name": "pacer.probe.first"}, None)
-                assert not arrived("before")  # held until the batch is settled
+            yield arrived
+
+
+def test_the_bridges_task_sent_events_survive_a_broken_connection(caplog):
+    """The bridge's events go out once per batch on a connection of their own; when the
+    broker drops it, that batch's events are lost (logged), the next batch's arrive."""
+    events = DashboardEvents(get_settings())
+    with events_on_the_broker() as arrived:
+        try:
+            events.publish("task-sent", {"uuid": "before", "name": "pacer.probe.first"}, None)
+            assert not arrived("before")  # held until the batch is settled
+            events.flush()
+            wait_for(lambda: arrived("before"), what="the first batch's event")
+
+            events.connection.connection.sock.shutdown(socket.SHUT_RDWR)  # the broker's side goes away
+            with caplog.at_level(logging.WARNING, logger="pacer_celery.bridges.runner"):
+                events.publish("task-sent", {"uuid": "lost", "name": "pacer.probe.first"}, None)
                 events.flush()
-                wait_for(lambda: arrived("before"), what="the first batch's event")
+            assert "dashboard events not sent" in caplog.text
 
-                events.connection.connection.sock.shutdown(socket.SHUT_RDWR)  # the broker's side goes away
-                with caplog.at_level(logging.WARNING, logger="pacer_celery.bridges.runner"):
-                    events.publish("task-sent", {"uuid": "lost", "name": "pacer.probe.first"}, None)
-                    events.flush()
-                assert "dashboard events not sent" in caplog.text
+            events.publish("task-sent", {"uuid": "after", "name": "pacer.probe.first"}, None)
+            events.flush()
+            wait_for(lambda: arrived("after"), what="the next batch's event, on a fresh connection")
+        finally:
+            events.close()
 
-                events.publish("task-sent", {"uuid": "after", "name": "pacer.probe.first"}, None)
-                events.flush()
-                wait_for(lambda: arrived("after"), what="the next batch's event, on a fresh connection")
-            finally:
-                events.close()
+
+def test_a_links_events_wait_for_the_tasks_end_unless_the_link_runs_long():
+    """A link run in an earlier link's task: its events go out with the task's end, in
+    one broker message; a link still running after a second or two is shown meanwhile."""
+    events, hostname = LinkEvents(), f"test@{uuid.uuid4().hex[:8]}"
+
+    def started(task_id: str) -> None:
+        events.received(app, hostname, task_id, name="pacer.probe.second", args=(), kwargsrepr="{}",
+                        root_id="root", parent_id="parent")
+
+    with events_on_the_broker() as arrived:
+        quick = f"quick-{uuid.uuid4().hex[:8]}"
+        started(quick)
+        events.succeeded(app, hostname, quick, result="ok", started=time.monotonic())
+        events.flush()  # the task's end
+        wait_for(lambda: arrived(quick, "task-succeeded"), what="the quick link's end")
+        assert arrived(quick, "task-received") and arrived(quick, "task-started")
+
+        slow = f"slow-{uuid.uuid4().hex[:8]}"
+        started(slow)
+        assert not arrived(slow, "task-started")  # waits for the task's end...
+        wait_for(lambda: arrived(slow, "task-started"), timeout=10, what="the long link's start, while it runs")
+        events.succeeded(app, hostname, slow, result="ok", started=time.monotonic())
+        events.flush()
+        wait_for(lambda: arrived(slow, "task-succeeded"), what="the long link's end")
