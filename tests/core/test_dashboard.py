@@ -17,7 +17,9 @@ from pacer_celery.bridges.runner import DashboardEvents
 from pacer_celery.worker.events import LinkEvents
 from pacer_celery.settings import get_settings
 from tests.core.conftest import records, send, wait_for
+from tests.support import probe
 from tests.support.flower import running_flower, search
+from tests.support.pipeline import running_bridges, running_prefork_worker
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +34,12 @@ def test_tasks_are_found_by_identifiers_and_message_type(flower, bridges, broker
     for item in ("dash1", "dash2"):
         wait_for(lambda: len(records(run, item)["effects"]) == 3, what=item)
 
+    # (The worker's main process sends its events of a moment together, a tenth of a
+    # second late: the first link may show after the links run in its task.)
     found = wait_for(
-        lambda: (tasks := search(flower, "kwargs:probe=dash1")) and len(tasks) == 3 and tasks,
-        what="the three tasks of dash1 in Flower",
+        lambda: (tasks := search(flower, "kwargs:probe=dash1")) and len(tasks) == 3
+        and all(task["state"] == "SUCCESS" for task in tasks.values()) and tasks,
+        what="the three tasks of dash1 succeeded in Flower",
     )
     names = sorted(task["name"] for task in found.values())
     assert names == ["pacer.probe.first", "pacer.probe.second", "pacer.probe.third"]
@@ -137,3 +142,31 @@ def test_a_links_events_wait_for_the_tasks_end_unless_the_link_runs_long():
         events.succeeded(app, hostname, slow, result="ok", started=time.monotonic())
         events.flush()
         wait_for(lambda: arrived(slow, "task-succeeded"), what="the long link's end")
+
+
+def test_the_worker_main_process_sends_a_moments_task_events_together(broker, run):
+    """The main process's events of a task (received, started, succeeded) go out in one
+    publish when the task takes less than the batching moment (worker/consumer.py)."""
+    publishes: list[list[dict]] = []
+    with running_prefork_worker(), running_bridges([probe.ProbeBridge()]), Connection(
+        get_settings().broker()
+    ) as listener:
+        seen = Queue(f"test.events-{uuid.uuid4().hex[:8]}", Exchange("celeryev", type="topic"),
+                     routing_key="task.multi", exclusive=True, auto_delete=True)
+        with listener.Consumer(seen, callbacks=[lambda body, message: publishes.append(body)], accept=["json"]):
+            for i in range(5):
+                send(broker, {"run": run, "item": f"e{i}"})
+            for i in range(5):
+                wait_for(lambda: len(records(run, f"e{i}")["effects"]) == 3, timeout=60, what=f"e{i}")
+
+            def first_links_seen() -> list[list[str]]:
+                with contextlib.suppress(TimeoutError):
+                    listener.drain_events(timeout=0.5)
+                # The main process's publishes: those with the first links' task-received.
+                return [[e["type"] for e in batch] for batch in publishes
+                        if any(e["type"] == "task-received" and e.get("name") == "pacer.probe.first" for e in batch)]
+
+            batches = wait_for(lambda: (found := first_links_seen()) and sum(
+                b.count("task-succeeded") for b in found) >= 5 and found, what="the first links' events")
+    together = [b for b in batches if {"task-received", "task-started", "task-succeeded"} <= set(b)]
+    assert together, batches

@@ -20,7 +20,9 @@ def test_flower_keeps_its_tasks_across_a_restart_and_shows_outcomes_in_a_line(
         send(broker, {"run": run, "item": "bad", "faults": {"second": "permanent"}})
         wait_for(lambda: len(records(run, "kept")["effects"]) == 3, what="three steps")
         wait_for(lambda: letters_of_run(broker, run), what="the dead letter")
-        wait_for(lambda: len(search(flower, f"kwargs:run={run}")) == 5, what="five tasks in Flower")
+        wait_for(lambda: (tasks := search(flower, f"kwargs:run={run}")) and len(tasks) == 5
+                 and all(t["state"] in ("SUCCESS", "FAILURE") for t in tasks.values()),
+                 what="five tasks in Flower, each ended")
 
     with running_flower() as flower:  # nothing new ran: what it finds, it kept
         tasks = search(flower, f"kwargs:run={run}")
