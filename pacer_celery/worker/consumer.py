@@ -17,6 +17,7 @@ every task of that moment in one publish; Flower is that much behind.
 from __future__ import annotations
 
 import contextlib
+import time
 
 from celery.worker.consumer import Consumer as CeleryConsumer
 from kombu import Connection
@@ -26,7 +27,10 @@ EVENTS_EVERY_SECONDS = 0.1
 
 
 class Consumer(CeleryConsumer):
-    _events_due = False
+    #: When the buffer's sending was last scheduled (None: it is not). One older than a
+    #: second is made again, in case the event loop lost it (a reconnect resets the loop):
+    #: at worst a needless flush, never events that wait for good.
+    _events_due_since: float | None = None
 
     def connection_for_write(self, url: str | None = None, heartbeat: float | None = None) -> Connection:
         # Celery's consumer asks for a write connection only for its event dispatcher.
@@ -37,9 +41,10 @@ class Consumer(CeleryConsumer):
         )
 
     def on_send_event_buffered(self) -> None:
-        if self.hub is None or self._events_due:
+        due = self._events_due_since
+        if self.hub is None or (due is not None and time.monotonic() - due < 1.0):
             return
-        self._events_due = True
+        self._events_due_since = time.monotonic()
         # A threads pool's tasks buffer events from their own threads: only call_soon is
         # safe there, and it runs the timer's start in the event loop's thread.
         self.hub.call_soon(self._send_buffered_events_later)
@@ -48,7 +53,7 @@ class Consumer(CeleryConsumer):
         self.hub.call_later(EVENTS_EVERY_SECONDS, self._send_buffered_events)
 
     def _send_buffered_events(self) -> None:
-        self._events_due = False
+        self._events_due_since = None
         self._flush_events()
 
     def shutdown(self) -> None:
