@@ -14,8 +14,8 @@ from kombu import Connection, Exchange, Queue
 
 from pacer_celery.app import app
 from pacer_celery.bridges.runner import DashboardEvents
-from pacer_celery.worker.events import LinkEvents
 from pacer_celery.settings import get_settings
+from pacer_celery.worker.events import LinkEvents
 from tests.core.conftest import records, send, wait_for
 from tests.support import probe
 from tests.support.flower import running_flower, search
@@ -76,22 +76,34 @@ def test_payload_is_not_on_the_dashboard(flower, bridges, broker, run):
 
 
 @contextlib.contextmanager
-def events_on_the_broker() -> Iterator[Callable[[str, str], bool]]:
-    """Listens to the broker's task events; yields ``arrived(task_id, type)``: whether that
-    event came (waiting half a second for more)."""
+def publishes_of_events(routing_key: str = "task.#") -> Iterator[Callable[[], list[list[dict]]]]:
+    """Listens to the broker's task events; yields ``seen()``: each publish so far, as its
+    list of events (waiting half a second for more)."""
     with Connection(get_settings().broker()) as listener:
-        seen = Queue(f"test.events-{uuid.uuid4().hex[:8]}", Exchange("celeryev", type="topic"), routing_key="task.#",
-                     exclusive=True, auto_delete=True)
-        received: list[dict] = []
-        with listener.Consumer(seen, callbacks=[lambda body, message: received.extend(
+        queue = Queue(f"test.events-{uuid.uuid4().hex[:8]}", Exchange("celeryev", type="topic"),
+                      routing_key=routing_key, exclusive=True, auto_delete=True)
+        publishes: list[list[dict]] = []
+        with listener.Consumer(queue, callbacks=[lambda body, message: publishes.append(
                 body if isinstance(body, list) else [body])], accept=["json"]):
 
-            def arrived(task_id: str, type_: str = "task-sent") -> bool:
+            def seen() -> list[list[dict]]:
                 with contextlib.suppress(TimeoutError):
                     listener.drain_events(timeout=0.5)
-                return any(event.get("uuid") == task_id and event.get("type") == type_ for event in received)
+                return publishes
 
-            yield arrived
+            yield seen
+
+
+@contextlib.contextmanager
+def events_on_the_broker() -> Iterator[Callable[[str, str], bool]]:
+    """Yields ``arrived(task_id, type)``: whether that event came (waiting half a second
+    for more)."""
+    with publishes_of_events() as seen:
+
+        def arrived(task_id: str, type_: str = "task-sent") -> bool:
+            return any(e.get("uuid") == task_id and e.get("type") == type_ for batch in seen() for e in batch)
+
+        yield arrived
 
 
 def test_the_bridges_task_sent_events_survive_a_broken_connection(caplog):
@@ -147,26 +159,18 @@ def test_a_links_events_wait_for_the_tasks_end_unless_the_link_runs_long():
 def test_the_worker_main_process_sends_a_moments_task_events_together(broker, run):
     """The main process's events of a task (received, started, succeeded) go out in one
     publish when the task takes less than the batching moment (worker/consumer.py)."""
-    publishes: list[list[dict]] = []
-    with running_prefork_worker(), running_bridges([probe.ProbeBridge()]), Connection(
-        get_settings().broker()
-    ) as listener:
-        seen = Queue(f"test.events-{uuid.uuid4().hex[:8]}", Exchange("celeryev", type="topic"),
-                     routing_key="task.multi", exclusive=True, auto_delete=True)
-        with listener.Consumer(seen, callbacks=[lambda body, message: publishes.append(body)], accept=["json"]):
-            for i in range(5):
-                send(broker, {"run": run, "item": f"e{i}"})
-            for i in range(5):
-                wait_for(lambda: len(records(run, f"e{i}")["effects"]) == 3, timeout=60, what=f"e{i}")
+    with running_prefork_worker(), running_bridges([probe.ProbeBridge()]), publishes_of_events("task.multi") as seen:
+        for i in range(5):
+            send(broker, {"run": run, "item": f"e{i}"})
+        for i in range(5):
+            wait_for(lambda: len(records(run, f"e{i}")["effects"]) == 3, timeout=60, what=f"e{i}")
 
-            def first_links_seen() -> list[list[str]]:
-                with contextlib.suppress(TimeoutError):
-                    listener.drain_events(timeout=0.5)
-                # The main process's publishes: those with the first links' task-received.
-                return [[e["type"] for e in batch] for batch in publishes
-                        if any(e["type"] == "task-received" and e.get("name") == "pacer.probe.first" for e in batch)]
+        def first_links_seen() -> list[list[str]]:
+            # The main process's publishes: those with the first links' task-received.
+            return [[e["type"] for e in batch] for batch in seen()
+                    if any(e["type"] == "task-received" and e.get("name") == "pacer.probe.first" for e in batch)]
 
-            batches = wait_for(lambda: (found := first_links_seen()) and sum(
-                b.count("task-succeeded") for b in found) >= 5 and found, what="the first links' events")
+        batches = wait_for(lambda: (found := first_links_seen()) and sum(
+            b.count("task-succeeded") for b in found) >= 5 and found, what="the first links' events")
     together = [b for b in batches if {"task-received", "task-started", "task-succeeded"} <= set(b)]
     assert together, batches
