@@ -10,6 +10,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -23,34 +24,39 @@ SQLITE_BUSY_MS = 30_000
 PING_AFTER_IDLE_SECONDS = 1.0
 
 _lock = threading.Lock()
-_engines: dict[tuple[str, int, bool], Engine] = {}
+_engines: dict[tuple[str, int, bool, bool], Engine] = {}
 
 
-def engine_for(url: str, *, autocommit: bool = False) -> Engine:
+def engine_for(url: str, *, autocommit: bool = False, durable: bool = True) -> Engine:
     """The process's engine for ``url`` (a forked worker child gets its own).
 
     ``autocommit``: its connections run each statement on its own, for the journal's
     reads and one-statement writes. A pool of their own: switching a pooled connection
     in and out of autocommit at every checkout costs more CPU than the statement.
+
+    ``durable=False``: on PostgreSQL, its commits return before the database has flushed
+    them to disk (``synchronous_commit = off``): a database crash may lose the last
+    fraction of a second of them, whole, never half. For what the journal can afford to
+    lose (see ``Journal.progress``). SQLite has one kind of commit.
     """
-    key = (url, os.getpid(), autocommit)
+    key = (url, os.getpid(), autocommit, durable)
     with _lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = _engines[key] = _create(url, {"isolation_level": "AUTOCOMMIT"} if autocommit else {})
+            engine = _engines[key] = _create(url, {"isolation_level": "AUTOCOMMIT"} if autocommit else {}, durable)
         return engine
 
 
 def dispose_all() -> None:
     """Close every pooled connection of this process (tests, a process that stops)."""
     with _lock:
-        for (_, pid, _), engine in list(_engines.items()):
+        for (_, pid, _, _), engine in list(_engines.items()):
             if pid == os.getpid():
                 engine.dispose()
         _engines.clear()
 
 
-def _create(url: str, options: dict[str, str]) -> Engine:
+def _create(url: str, options: dict[str, Any], durable: bool) -> Engine:
     try:
         parsed = make_url(url)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises several kinds for a bad URL
@@ -59,6 +65,8 @@ def _create(url: str, options: dict[str, str]) -> Engine:
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
+        if not durable:
+            options = {**options, "connect_args": {"options": "-c synchronous_commit=off"}}
         engine = create_engine(parsed, pool_size=5, max_overflow=5, **options)
         event.listen(engine, "checkin", _idle_from_now)
         event.listen(engine, "checkout", _ping_if_idle(engine))
