@@ -23,7 +23,7 @@ from datetime import datetime
 from sqlalchemy import Connection, and_, bindparam, or_, select, update
 
 from pacer_celery.journal.schema import objects
-from pacer_celery.journal.sql import aware, insert_for, once_per_dialect
+from pacer_celery.journal.sql import aware, first, insert_for, once_per_dialect
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def claim(
     A superseded claim has already let the lock go again.
     """
     taker = {"key": key, "taker": holder, "until": lease_until, "now": now, **_recorded(version if supersedable else None)}
-    row = connection.execute(_take(connection), taker).one_or_none()
+    row = first(connection, _take(connection), taker)
     if row is None:
         return Claim(False, holder=connection.execute(_HOLDER, {"key": key}).scalar_one_or_none())
     if not supersedable or row.message_id == version.message_id:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -32,6 +33,58 @@ def once_per_dialect(build: Callable[[Connection], Any]) -> Callable[[Connection
         return built[name]
 
     return statement
+
+
+class _Driven:
+    """A statement as psycopg runs it: SQL text compiled once, and its parameters' converters."""
+
+    def __init__(self, statement: Any, dialect: Any) -> None:
+        self.compiled = statement.compile(dialect=dialect)
+        self.sql = self.compiled.string
+        self.converters = {
+            name: convert
+            for name, bind in self.compiled.binds.items()
+            if (convert := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        }
+
+    def parameters(self, values: dict[str, Any]) -> dict[str, Any]:
+        parameters = self.compiled.construct_params(values)
+        for name, convert in self.converters.items():
+            if name in parameters:
+                parameters[name] = convert(parameters[name])
+        return parameters
+
+
+_driven: dict[Any, _Driven] = {}
+
+
+def fetch(connection: Connection, statement: Any, values: dict[str, Any]) -> list[Any]:
+    """The rows ``statement`` returns for ``values`` (their columns as attributes); none
+    for a statement that returns none.
+
+    For the statements a worker runs at every step. On PostgreSQL they run on psycopg's
+    own connection (in the SQLAlchemy connection's transaction, if it has one), compiled
+    once: SQLAlchemy's way of running a statement (a cache key made from the whole
+    statement at every execution, its parameters and its result rebuilt around the
+    driver's) costs a worker more CPU than psycopg's whole part, for the one-statement
+    writes at each link (bench/journal.py). Only bound parameters, no IN lists (which
+    SQLAlchemy expands at execution). SQLite runs them as any other statement.
+    """
+    if connection.dialect.name != "postgresql":
+        result = connection.execute(statement, values)
+        return result.all() if result.returns_rows else []
+    driven = _driven.get(statement)
+    if driven is None:
+        driven = _driven[statement] = _Driven(statement, connection.dialect)
+    with connection.connection.driver_connection.cursor(row_factory=namedtuple_row) as cursor:
+        cursor.execute(driven.sql, driven.parameters(values))
+        return cursor.fetchall() if cursor.description else []
+
+
+def first(connection: Connection, statement: Any, values: dict[str, Any]) -> Any | None:
+    """The first row ``fetch`` finds, or None."""
+    rows = fetch(connection, statement, values)
+    return rows[0] if rows else None
 
 
 def plan_for_these_values(connection: Connection) -> None:

@@ -29,6 +29,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     true,
     update,
 )
@@ -40,6 +41,8 @@ from pacer_celery.journal.database import engine_for
 from pacer_celery.journal.schema import Moment, audit, messages, objects, steps
 from pacer_celery.journal.sql import (
     aware,
+    fetch,
+    first,
     insert_for,
     now,
     once_per_dialect,
@@ -302,10 +305,13 @@ def _end_step_in_one(locked: bool, fate: bool):
 # or, acked, the sweeper re-dispatches it; its idempotent steps run again and converge.
 
 
+_COMMIT_AS = {durable: text(f"SET LOCAL synchronous_commit = {'on' if durable else 'off'}") for durable in (True, False)}
+
+
 def _commit_as(connection, *, durable: bool) -> None:
     """Have this transaction's commit wait for the disk, or not (see above)."""
     if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(f"SET LOCAL synchronous_commit = {'on' if durable else 'off'}")
+        fetch(connection, _COMMIT_AS[durable], {})
 
 
 class Journal:
@@ -431,7 +437,7 @@ class Journal:
 
     def load(self, message_id: str) -> Record | None:
         with self.autocommit.connect() as connection:
-            row = connection.execute(_RECORD, {"message": message_id}).one_or_none()
+            row = first(connection, _RECORD, {"message": message_id})
         if row is None:
             return None
         return Record(
@@ -460,9 +466,9 @@ class Journal:
         moment = now()
         with self.engine.begin() as connection:
             _commit_as(connection, durable=False)
-            current = connection.execute(
-                _CURRENT, {"message": record.message_id, "of_dispatch": dispatch, "of_step": run.step}
-            ).one_or_none()
+            current = first(
+                connection, _CURRENT, {"message": record.message_id, "of_dispatch": dispatch, "of_step": run.step}
+            )
             if current is None:
                 return StepStart("missing")
             if current.dispatch != dispatch or current.status in FINAL:
@@ -487,7 +493,7 @@ class Journal:
                     "of_attempt": run.attempt, "task": task_id, "moment": moment}
             step["until"] = moment + lease
             if self.one_statement_writes:
-                losses = connection.execute(_started_running(connection), step).scalar_one()
+                (losses,) = first(connection, _started_running(connection), step)
             else:
                 losses = connection.execute(_start_step(connection), step).scalar_one()
                 connection.execute(_RUNNING, step)
@@ -513,7 +519,7 @@ class Journal:
         # (The same step twice in a row would be two writes of one row in one statement.)
         if self.one_statement_writes and following.step != ended.step:
             with self.progress.connect() as connection:
-                row = connection.execute(_hand_over_in_one(record.object_key is not None), params).one()
+                row = first(connection, _hand_over_in_one(record.object_key is not None), params)
                 if row.held and not row.runs_on and record.object_key is not None:
                     ordering.release(connection, record.object_key, following.lock_holder)
             if not row.held:
@@ -577,7 +583,7 @@ class Journal:
         }
         if self.one_statement_writes:
             with (self.progress if outcome is None else self.autocommit).connect() as connection:
-                connection.execute(_end_step_in_one(record.object_key is not None, outcome is not None), params)
+                fetch(connection, _end_step_in_one(record.object_key is not None, outcome is not None), params)
             return
         with self.engine.begin() as connection:
             connection.execute(_END_STEP, params)
