@@ -20,9 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, update
+from typing import Any
 
-from pacer_celery.journal.schema import objects
+from sqlalchemy import BigInteger, Connection, String, and_, bindparam, case, not_, null, or_, select, update
+from sqlalchemy.dialects import postgresql
+
+from pacer_celery.journal.schema import Moment, objects
 from pacer_celery.journal.sql import aware, first, insert_for, once_per_dialect
 
 
@@ -49,11 +52,13 @@ class Claim:
     superseded_by: str | None = None
 
 
+_FREE = or_(
+    objects.c.holder.is_(None), objects.c.lease_until < bindparam("now"), objects.c.holder == bindparam("taker")
+)
+
+
 @once_per_dialect
 def _take(connection: Connection):
-    free = or_(
-        objects.c.holder.is_(None), objects.c.lease_until < bindparam("now"), objects.c.holder == bindparam("taker")
-    )
     taken = {"holder": bindparam("taker"), "lease_until": bindparam("until")}
     # A new object records the claimant's version as it is inserted (none for a message
     # that supersedes nothing): no other message has begun writing it.
@@ -61,13 +66,14 @@ def _take(connection: Connection):
     return (
         insert_for(connection, objects)
         .values(object_key=bindparam("key"), **taken, **first)
-        .on_conflict_do_update(index_elements=[objects.c.object_key], set_=taken, where=free)
+        .on_conflict_do_update(index_elements=[objects.c.object_key], set_=taken, where=_FREE)
         # The row comes back only when the claim took the lock (inserted, or updated where free).
         .returning(objects.c.message_id, objects.c.seq, objects.c.version_at)
     )
 
 
-_HOLDER = select(objects.c.holder).where(objects.c.object_key == bindparam("key"))
+#: Public: who holds an object (the journal's one-statement begin tells a busy step so).
+HOLDER = select(objects.c.holder).where(objects.c.object_key == bindparam("key"))
 _RECORD_VERSION = (
     update(objects)
     .where(objects.c.object_key == bindparam("key"))
@@ -78,6 +84,45 @@ _RENEW = update(objects).where(_OF_HOLDER).values(lease_until=bindparam("until")
 #: Public: the journal folds these into its one-statement writes on PostgreSQL.
 RELEASE = update(objects).where(_OF_HOLDER).values(holder=None, lease_until=None)
 PASS_ON = update(objects).where(_OF_HOLDER).values(holder=bindparam("heir"), lease_until=bindparam("until"))
+
+
+def claimed_where(gate: Any):
+    """``claim`` as one statement, for the journal's one-statement writes on PostgreSQL:
+    an INSERT to use as a CTE, which claims only where ``gate`` holds.
+
+    What ``claim`` decides in Python, it decides in the conflict's UPDATE, the row's one
+    change: the lock taken, and this version recorded unless a newer one is; or, for an
+    older message than the newest one to begin writing the object, the lock let go at
+    once (the row comes back with no holder and the newest one's id). No row: busy.
+    """
+    mine = bindparam("newest", type_=String)
+    mine_seq, mine_at = bindparam("newest_seq", type_=BigInteger), bindparam("newest_at", type_=Moment)
+    # Version.is_newer_than, the recorded version against this one.
+    by_time = and_(objects.c.version_at.is_not(None), mine_at.is_not(None), objects.c.version_at != mine_at)
+    newer = case((by_time, objects.c.version_at > mine_at), else_=objects.c.seq > mine_seq)
+    # ``newest`` is None for a message that supersedes nobody and is never superseded.
+    overtaken = and_(mine.is_not(None), objects.c.message_id.is_not(None), objects.c.message_id != mine, newer)
+    records = and_(mine.is_not(None), not_(overtaken))
+    claimed = select(
+        bindparam("key", type_=String), bindparam("taker", type_=String), bindparam("until", type_=Moment),
+        mine, mine_seq, mine_at,
+    ).where(gate)
+    return (
+        postgresql.insert(objects)
+        .from_select(["object_key", "holder", "lease_until", "message_id", "seq", "version_at"], claimed)
+        .on_conflict_do_update(
+            index_elements=[objects.c.object_key],
+            set_={
+                "holder": case((overtaken, null()), else_=bindparam("taker")),
+                "lease_until": case((overtaken, null()), else_=bindparam("until")),
+                "message_id": case((records, mine), else_=objects.c.message_id),
+                "seq": case((records, mine_seq), else_=objects.c.seq),
+                "version_at": case((records, mine_at), else_=objects.c.version_at),
+            },
+            where=_FREE,
+        )
+        .returning(objects.c.holder, objects.c.message_id)
+    )
 
 
 def claim(
@@ -94,10 +139,10 @@ def claim(
 
     A superseded claim has already let the lock go again.
     """
-    taker = {"key": key, "taker": holder, "until": lease_until, "now": now, **_recorded(version if supersedable else None)}
+    taker = {"key": key, "taker": holder, "until": lease_until, "now": now, **recorded(version if supersedable else None)}
     row = first(connection, _take(connection), taker)
     if row is None:
-        return Claim(False, holder=connection.execute(_HOLDER, {"key": key}).scalar_one_or_none())
+        return Claim(False, holder=connection.execute(HOLDER, {"key": key}).scalar_one_or_none())
     if not supersedable or row.message_id == version.message_id:
         # (The object records this message: inserted just now, or an earlier step of it.)
         return Claim(True)
@@ -106,11 +151,13 @@ def claim(
         if newest.is_newer_than(version):
             release(connection, key, holder)
             return Claim(True, superseded_by=newest.message_id)
-    connection.execute(_RECORD_VERSION, {"key": key, **_recorded(version)})
+    connection.execute(_RECORD_VERSION, {"key": key, **recorded(version)})
     return Claim(True)
 
 
-def _recorded(version: Version | None) -> dict[str, object]:
+def recorded(version: Version | None) -> dict[str, object]:
+    """The ``newest*`` parameters of a claim: ``version``, or none for a message that
+    supersedes nobody."""
     if version is None:
         return {"newest": None, "newest_seq": None, "newest_at": None}
     return {"newest": version.message_id, "newest_seq": version.seq, "newest_at": version.at}

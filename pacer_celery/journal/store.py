@@ -27,9 +27,9 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    not_,
     or_,
     select,
-    text,
     true,
     update,
 )
@@ -277,10 +277,49 @@ def _hand_over_in_one(locked: bool):
     ).add_cte(ended)
 
 
-@once_per_dialect
-def _started_running(connection):
-    """``begin_step``'s last two statements as one: the step's start and the message running."""
-    return _start_step(connection).add_cte(_RUNNING.returning(messages.c.message_id).cte("running"))
+@functools.cache
+def _begin_in_one(locked: bool):
+    """``begin_step``'s statements as one, for a step that runs (a current link of a
+    message not yet at its fate, whose step has not ended well): the object claimed
+    (``locked``, see ``ordering.claimed_where``), then, if it was, the step's start and
+    the message running. Returns what ``begin_step`` decides by: the message's state,
+    the claim's outcome, the object's holder before it, the start's losses."""
+    current = _CURRENT.cte("current")
+    runs = exists(
+        select(current.c.dispatch).where(
+            current.c.dispatch == bindparam("of_dispatch"),
+            *(current.c.status != fate for fate in FINAL),
+            not_(current.c.ended_well),
+        )
+    )
+    claimed = {}
+    if locked:
+        taken = ordering.claimed_where(runs).cte("taken")
+        runs = exists(select(taken.c.holder).where(taken.c.holder == bindparam("taker")))
+        claimed = {
+            "newest": select(taken.c.message_id).where(taken.c.holder.is_(None)).scalar_subquery(),
+            "holder": ordering.HOLDER.scalar_subquery(),
+        }
+    start = select(
+        bindparam("message", type_=String), bindparam("of_dispatch", type_=Integer),
+        bindparam("of_step", type_=String), bindparam("of_attempt", type_=Integer), bindparam("task", type_=String),
+        literal("running"), literal(0), bindparam("moment", type_=Moment),
+    ).where(runs)
+    started = postgresql.insert(steps).from_select(
+        ["message_id", "dispatch", "step", "attempt", "task_id", "status", "losses", "started_at"], start
+    )
+    started = started.on_conflict_do_update(index_elements=_STEP_KEY, set_=_RESTARTED).returning(steps.c.losses)
+    started = started.cte("started")
+    running = _RUNNING.where(runs).returning(messages.c.message_id).cte("running")
+    return select(
+        exists(select(current.c.dispatch)).label("found"),
+        select(current.c.dispatch).scalar_subquery().label("dispatch"),
+        select(current.c.status).scalar_subquery().label("status"),
+        select(current.c.ended_well).scalar_subquery().label("ended_well"),
+        select(current.c.result).scalar_subquery().label("result"),
+        *(value.label(name) for name, value in claimed.items()),
+        select(started.c.losses).scalar_subquery().label("losses"),
+    ).add_cte(running)
 
 
 @functools.cache
@@ -303,15 +342,6 @@ def _end_step_in_one(locked: bool, fate: bool):
 # Lost progress is progress not made: the message is back where it was, its task message
 # still unacked (the worker's next journal call fails, the task goes back to the broker)
 # or, acked, the sweeper re-dispatches it; its idempotent steps run again and converge.
-
-
-_COMMIT_AS = {durable: text(f"SET LOCAL synchronous_commit = {'on' if durable else 'off'}") for durable in (True, False)}
-
-
-def _commit_as(connection, *, durable: bool) -> None:
-    """Have this transaction's commit wait for the disk, or not (see above)."""
-    if connection.dialect.name == "postgresql":
-        fetch(connection, _COMMIT_AS[durable], {})
 
 
 class Journal:
@@ -464,8 +494,9 @@ class Journal:
         object, and record the start (counting restarts of the same attempt)."""
         record, dispatch, task_id = run.record, run.dispatch, run.task_id
         moment = now()
+        if self.one_statement_writes:
+            return self._begin_in_one(run, lease, supersedable, moment)
         with self.engine.begin() as connection:
-            _commit_as(connection, durable=False)
             current = first(
                 connection, _CURRENT, {"message": record.message_id, "of_dispatch": dispatch, "of_step": run.step}
             )
@@ -483,7 +514,6 @@ class Journal:
                 if not claim.acquired:
                     return StepStart("busy", holder=claim.holder)
                 if claim.superseded_by is not None:
-                    _commit_as(connection, durable=True)  # a fate
                     self._supersede(connection, record.message_id, claim.superseded_by, moment)
                     return StepStart("superseded", superseded_by=claim.superseded_by)
                 # The claim may have waited for the previous holder's commit: the step
@@ -492,12 +522,35 @@ class Journal:
             step = {"message": record.message_id, "of_dispatch": dispatch, "of_step": run.step,
                     "of_attempt": run.attempt, "task": task_id, "moment": moment}
             step["until"] = moment + lease
-            if self.one_statement_writes:
-                (losses,) = first(connection, _started_running(connection), step)
-            else:
-                losses = connection.execute(_start_step(connection), step).scalar_one()
-                connection.execute(_RUNNING, step)
+            losses = connection.execute(_start_step(connection), step).scalar_one()
+            connection.execute(_RUNNING, step)
         return StepStart("run", losses=losses)
+
+    def _begin_in_one(self, run: StepAttempt, lease: timedelta, supersedable: bool, moment: datetime) -> StepStart:
+        record = run.record
+        locked = record.object_key is not None
+        params = {
+            "message": record.message_id, "of_dispatch": run.dispatch, "of_step": run.step,
+            "of_attempt": run.attempt, "task": run.task_id, "moment": moment, "until": moment + lease,
+            "key": record.object_key, "taker": run.lock_holder, "now": moment,
+            **ordering.recorded(record.version if supersedable else None),
+        }
+        with self.progress.connect() as connection:
+            row = first(connection, _begin_in_one(locked), params)
+        if not row.found:
+            return StepStart("missing")
+        if row.dispatch != run.dispatch or row.status in FINAL:
+            return StepStart("stale")
+        if row.ended_well:
+            return StepStart("done", result=row.result)
+        if row.losses is not None:
+            return StepStart("run", losses=row.losses)
+        if row.newest is None:
+            return StepStart("busy", holder=row.holder)
+        # Overtaken: the claim let the object go again; the message's fate waits for the disk.
+        with self.engine.begin() as connection:
+            self._supersede(connection, record.message_id, row.newest, moment)
+        return StepStart("superseded", superseded_by=row.newest)
 
     def hand_over(self, ended: StepAttempt, result: Any, following: StepAttempt, lease: timedelta) -> StepStart | None:
         """Step ``ended`` ended well and the message's next step starts in the same

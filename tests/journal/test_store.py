@@ -134,6 +134,26 @@ def test_the_source_time_decides_before_the_order_received(journal):
     assert started(journal, nine.message_id, "t2").verdict == "superseded"
 
 
+def test_each_claim_of_a_known_object_records_its_version_unless_a_newer_one_began(journal):
+    first, second, third, adding = arrival(), arrival(), arrival(), arrival()
+    journal.record_arrivals([first])
+    journal.record_arrivals([second])
+    journal.record_arrivals([third])
+    journal.record_arrivals([adding])
+    for message, task in ((first, "t1"), (third, "t3")):
+        assert started(journal, message.message_id, task).verdict == "run"
+        journal.end_step(run_of(journal, message.message_id, task), status="ok", outcome="done")
+    # One that only adds takes the lock without recording itself: the third stays the newest.
+    assert journal.begin_step(run_of(journal, adding.message_id, "t4"), LEASE, supersedable=False).verdict == "run"
+    journal.end_step(run_of(journal, adding.message_id, "t4"), status="ok", outcome="done")
+    late = started(journal, second.message_id, "t2")
+    assert late.verdict == "superseded" and late.superseded_by == third.message_id
+    # Superseded, it let the object go: the next claimant finds it free.
+    newest = arrival()
+    journal.record_arrivals([newest])
+    assert started(journal, newest.message_id, "t5").verdict == "run"
+
+
 def test_restarting_a_running_attempt_counts_a_lost_worker(journal):
     message = arrival()
     journal.record_arrivals([message])
