@@ -2,8 +2,10 @@
 
 Every method is one transaction. Bridges journal a whole batch of inputs in one; a worker
 writes one when a step starts (with the object's claim, see ``ordering``) and one when it
-ends (on PostgreSQL a single statement: see ``_hand_over_in_one``). Reading for people
-(search, a message's timeline, counts) is in ``journal.search``.
+ends, or both at once when the next step runs in the same task (on PostgreSQL each a
+single statement: see ``_begin_in_one`` and ``_hand_over_in_one``). What the journal may
+lose on a database crash: see ``Journal``. Reading for people (search, a message's
+timeline, counts) is in ``journal.search``.
 """
 
 from __future__ import annotations
@@ -248,6 +250,22 @@ _MESSAGE_ENDED = (
 # statements run one after the other in a transaction.
 
 
+def _started_where(gate):
+    """``_start_step`` as a CTE of a one-statement write, run only where ``gate`` holds;
+    returns the start's losses."""
+    start = select(
+        bindparam("message", type_=String), bindparam("of_dispatch", type_=Integer),
+        bindparam("of_step", type_=String), bindparam("of_attempt", type_=Integer), bindparam("task", type_=String),
+        literal("running"), literal(0), bindparam("moment", type_=Moment),
+    ).where(gate)
+    started = postgresql.insert(steps).from_select(
+        ["message_id", "dispatch", "step", "attempt", "task_id", "status", "losses", "started_at"], start
+    )
+    return started.on_conflict_do_update(index_elements=_STEP_KEY, set_=_RESTARTED).returning(steps.c.losses).cte(
+        "started"
+    )
+
+
 @functools.cache
 def _hand_over_in_one(locked: bool):
     """``hand_over``'s statements as one: the lock passed on (``locked``), then, if it
@@ -260,16 +278,7 @@ def _hand_over_in_one(locked: bool):
     ended = _END_STEP.where(held).returning(steps.c.id).cte("ended")
     runs_on = _RUNS_ON.where(held).returning(messages.c.message_id).cte("runs_on")
     running_on = exists(select(runs_on.c.message_id))
-    start = select(
-        bindparam("message", type_=String), bindparam("of_dispatch", type_=Integer),
-        bindparam("of_step", type_=String), bindparam("of_attempt", type_=Integer), bindparam("task", type_=String),
-        literal("running"), literal(0), bindparam("moment", type_=Moment),
-    ).where(running_on)
-    started = postgresql.insert(steps).from_select(
-        ["message_id", "dispatch", "step", "attempt", "task_id", "status", "losses", "started_at"], start
-    )
-    started = started.on_conflict_do_update(index_elements=_STEP_KEY, set_=_RESTARTED).returning(steps.c.losses)
-    started = started.cte("started")
+    started = _started_where(running_on)
     return select(
         held.label("held"),
         running_on.label("runs_on"),
@@ -300,16 +309,7 @@ def _begin_in_one(locked: bool):
             "newest": select(taken.c.message_id).where(taken.c.holder.is_(None)).scalar_subquery(),
             "holder": ordering.HOLDER.scalar_subquery(),
         }
-    start = select(
-        bindparam("message", type_=String), bindparam("of_dispatch", type_=Integer),
-        bindparam("of_step", type_=String), bindparam("of_attempt", type_=Integer), bindparam("task", type_=String),
-        literal("running"), literal(0), bindparam("moment", type_=Moment),
-    ).where(runs)
-    started = postgresql.insert(steps).from_select(
-        ["message_id", "dispatch", "step", "attempt", "task_id", "status", "losses", "started_at"], start
-    )
-    started = started.on_conflict_do_update(index_elements=_STEP_KEY, set_=_RESTARTED).returning(steps.c.losses)
-    started = started.cte("started")
+    started = _started_where(runs)
     running = _RUNNING.where(runs).returning(messages.c.message_id).cte("running")
     return select(
         exists(select(current.c.dispatch)).label("found"),
