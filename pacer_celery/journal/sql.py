@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg import RawCursor
 from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,25 +37,31 @@ def once_per_dialect(build: Callable[[Connection], Any]) -> Callable[[Connection
 
 
 class _Driven:
-    """A statement as psycopg runs it: SQL text compiled once, and its parameters' converters."""
+    """A statement as psycopg runs it: SQL text with PostgreSQL's own ``$n`` placeholders,
+    compiled once, and how to turn a statement's values into its parameters."""
 
     def __init__(self, statement: Any, dialect: Any) -> None:
-        self.compiled = statement.compile(dialect=dialect)
+        numbered = _numbered.get(type(dialect))
+        if numbered is None:
+            numbered = _numbered[type(dialect)] = type(dialect)(paramstyle="numeric_dollar")
+        self.compiled = statement.compile(dialect=numbered)
         self.sql = self.compiled.string
+        self.names = self.compiled.positiontup
         self.converters = {
             name: convert
             for name, bind in self.compiled.binds.items()
             if (convert := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         }
 
-    def parameters(self, values: dict[str, Any]) -> dict[str, Any]:
+    def parameters(self, values: dict[str, Any]) -> list[Any]:
         parameters = self.compiled.construct_params(values)
         for name, convert in self.converters.items():
             if name in parameters:
                 parameters[name] = convert(parameters[name])
-        return parameters
+        return [parameters[name] for name in self.names]
 
 
+_numbered: dict[type, Any] = {}
 _driven: dict[Any, _Driven] = {}
 
 
@@ -62,13 +69,15 @@ def fetch(connection: Connection, statement: Any, values: dict[str, Any]) -> lis
     """The rows ``statement`` returns for ``values`` (their columns as attributes); none
     for a statement that returns none.
 
-    For the statements a worker runs at every step. On PostgreSQL they run on psycopg's
-    own connection (in the SQLAlchemy connection's transaction, if it has one), compiled
-    once: SQLAlchemy's way of running a statement (a cache key made from the whole
-    statement at every execution, its parameters and its result rebuilt around the
-    driver's) costs a worker more CPU than psycopg's whole part, for the one-statement
-    writes at each link (bench/journal.py). Only bound parameters, no IN lists (which
-    SQLAlchemy expands at execution). SQLite runs them as any other statement.
+    For the statements a worker runs at every step, each built once. On PostgreSQL they
+    run on psycopg's own connection (in the SQLAlchemy connection's transaction, if it
+    has one), compiled once, with PostgreSQL's placeholders (a ``RawCursor``): SQLAlchemy's
+    way of running a statement (a cache key made from the whole statement at every
+    execution, its parameters and its result rebuilt around the driver's) costs a worker
+    more CPU than psycopg's whole part, and psycopg parses again at every execution a
+    query in its own placeholders that is longer than 4 KiB, as a step's start is
+    (bench/journal.py). Only bound parameters, no IN lists (which SQLAlchemy expands at
+    execution). SQLite runs them as any other statement.
     """
     if connection.dialect.name != "postgresql":
         result = connection.execute(statement, values)
@@ -76,7 +85,7 @@ def fetch(connection: Connection, statement: Any, values: dict[str, Any]) -> lis
     driven = _driven.get(statement)
     if driven is None:
         driven = _driven[statement] = _Driven(statement, connection.dialect)
-    with connection.connection.driver_connection.cursor(row_factory=namedtuple_row) as cursor:
+    with RawCursor(connection.connection.driver_connection, row_factory=namedtuple_row) as cursor:
         cursor.execute(driven.sql, driven.parameters(values))
         return cursor.fetchall() if cursor.description else []
 
