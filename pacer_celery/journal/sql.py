@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import RawCursor
-from psycopg.rows import namedtuple_row
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -52,6 +52,10 @@ class _Driven:
             for name, bind in self.compiled.binds.items()
             if (convert := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
         }
+        # Its rows' shape, known from the statement: psycopg's own named rows would build
+        # the result's description anew for every statement run.
+        columns = list(statement.exported_columns.keys())
+        self.row = namedtuple("Row", columns, rename=True)._make if columns else None
 
     def parameters(self, values: dict[str, Any]) -> list[Any]:
         parameters = self.compiled.construct_params(values)
@@ -85,9 +89,9 @@ def fetch(connection: Connection, statement: Any, values: dict[str, Any]) -> lis
     driven = _driven.get(statement)
     if driven is None:
         driven = _driven[statement] = _Driven(statement, connection.dialect)
-    with RawCursor(connection.connection.driver_connection, row_factory=namedtuple_row) as cursor:
+    with RawCursor(connection.connection.driver_connection) as cursor:
         cursor.execute(driven.sql, driven.parameters(values))
-        return cursor.fetchall() if cursor.description else []
+        return list(map(driven.row, cursor.fetchall())) if driven.row else []
 
 
 def first(connection: Connection, statement: Any, values: dict[str, Any]) -> Any | None:
