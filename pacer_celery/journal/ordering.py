@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-
 from typing import Any
 
 from sqlalchemy import BigInteger, Connection, String, and_, bindparam, case, not_, null, or_, select, update

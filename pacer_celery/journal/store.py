@@ -514,7 +514,7 @@ class Journal:
                 if not claim.acquired:
                     return StepStart("busy", holder=claim.holder)
                 if claim.superseded_by is not None:
-                    self._supersede(connection, record.message_id, claim.superseded_by, moment)
+                    self._supersede(connection, record.message_id, dispatch, claim.superseded_by, moment)
                     return StepStart("superseded", superseded_by=claim.superseded_by)
                 # The claim may have waited for the previous holder's commit: the step
                 # starts now, after that holder finished, and the journal says so.
@@ -549,7 +549,7 @@ class Journal:
             return StepStart("busy", holder=row.holder)
         # Overtaken: the claim let the object go again; the message's fate waits for the disk.
         with self.engine.begin() as connection:
-            self._supersede(connection, record.message_id, row.newest, moment)
+            self._supersede(connection, record.message_id, run.dispatch, row.newest, moment)
         return StepStart("superseded", superseded_by=row.newest)
 
     def hand_over(self, ended: StepAttempt, result: Any, following: StepAttempt, lease: timedelta) -> StepStart | None:
@@ -644,10 +644,12 @@ class Journal:
                 ordering.release(connection, record.object_key, run.lock_holder)
             connection.execute(_STEP_ENDED if outcome is None else _MESSAGE_ENDED, params)
 
-    def _supersede(self, connection, message_id: str, newer: str, moment: datetime) -> None:
+    def _supersede(self, connection, message_id: str, dispatch: int, newer: str, moment: datetime) -> None:
+        # Of this dispatch only: on PostgreSQL the fate is written after the claim's
+        # statement, and an operator's replay in between starts a dispatch of its own.
         connection.execute(
             update(messages)
-            .where(messages.c.message_id == message_id)
+            .where(messages.c.message_id == message_id, messages.c.dispatch == dispatch)
             .values(status="superseded", superseded_by=newer, finished_at=moment,
                     activity_at=moment, held_until=None)
         )
